@@ -1,0 +1,4 @@
+// Protocol-neutral pieces shared by the FastCGI, SCGI and uwsgi codecs.
+export * from './errors.ts';
+export * from './events.ts';
+export * from './head.ts';
