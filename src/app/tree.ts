@@ -44,7 +44,38 @@ function defaultOnError(err: unknown, environ: Environ): void {
   console.error(`postern: app error on ${where}:`, err);
 }
 
+// Registered, like APP_KIND, so a tree built with one copy of postern (the app's dependency)
+// mounts in the CLI of another (`postern --mount /=./app.js#tree`).
+const TREE_BRAND = Symbol.for('postern.tree');
+
+/** Whether a value is a Tree (from any copy of postern). */
+export function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && (value as { [TREE_BRAND]?: unknown })[TREE_BRAND] === true;
+}
+
+/**
+ * A tree mounted inside another tree, as one native app: its mounts are matched against the
+ * PATH_INFO left below the outer prefix, at request time (so later `mount()` calls count).
+ */
+function subtreeApp(tree: Tree): NativeApp {
+  return (environ, startResponse) => {
+    const m = tree.match(environ.PATH_INFO, environ['postern.role']);
+    if (m === undefined) {
+      startResponse('404 Not Found', [['Content-Type', 'text/plain; charset=utf-8']]);
+      return 'Not Found\n';
+    }
+    environ.SCRIPT_NAME += m.scriptName;
+    environ.PATH_INFO = environ.PATH_INFO.slice(m.scriptName.length);
+    return m.app(environ, startResponse);
+  };
+}
+
 export class Tree {
+  get [TREE_BRAND](): true {
+    return true;
+  }
+
+
   // Longest prefix first, so the first hit is the longest match (uWSGI core/protocol.c does the
   // same walk). Trees hold a handful of mounts: a sorted array beats a map of segments.
   #mounts: Mount[] = [];
@@ -69,7 +100,7 @@ export class Tree {
       (err as TypeError & { code: string }).code = MOUNT_CONFLICT_ERROR;
       throw err;
     }
-    const native = toNativeApp(app, options.kind ?? 'auto');
+    const native = isTree(app) ? subtreeApp(app) : toNativeApp(app, options.kind ?? 'auto');
     const mount: Mount = Object.freeze({ scriptName, prefix: scriptName === '' ? '/' : fromByteString(scriptName), role, app: native });
     this.#mounts = [...this.#mounts, mount].sort((a, b) => b.scriptName.length - a.scriptName.length);
     this.#roles.add(role);

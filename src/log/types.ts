@@ -30,6 +30,12 @@ export interface AccessRecord {
   readonly worker: number;
   readonly userAgent: string;
   readonly referer: string;
+  /**
+   * SERVER_PROTOCOL as the front server reported it (`HTTP/1.1`, `HTTP/2.0`): the client's protocol
+   * behind nginx and Apache. Optional (added after the first contract); `combined` writes `HTTP/1.1`
+   * when it is absent.
+   */
+  readonly serverProtocol?: string;
 }
 
 export interface AccessLog {

@@ -83,12 +83,16 @@ TypesConfig /etc/mime.types
 DocumentRoot "${docroot}"
 ${blocks.join('\n')}
 `);
+  // startDaemon's error carries the error log's text: the directory is not needed after it.
   const daemon = await startDaemon({
     name: 'apache2',
     command: 'apache2',
     args: ['-d', dir, '-f', join(dir, 'httpd.conf'), '-DFOREGROUND'],
     port: first.port,
     errorLog,
+  }).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   });
   return {
     sites: running,

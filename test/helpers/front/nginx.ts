@@ -62,12 +62,16 @@ ${blocks.join('\n')}
 `);
   const first = running[0];
   if (first === undefined) throw new Error('startNginx needs at least one site');
+  // startDaemon's error carries the error log's text: the directory is not needed after it.
   const daemon = await startDaemon({
     name: 'nginx',
     command: 'nginx',
     args: ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
     port: first.port,
     errorLog,
+  }).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   });
   return {
     sites: running,

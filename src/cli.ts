@@ -1,0 +1,436 @@
+// The `postern` command, from the operator's side: flags, POSTERN_* variables and a config file
+// become one frozen configuration; then either `check-config` reports on it or the server starts,
+// logs where it listens, and answers signals (TERM graceful stop, INT fast stop, HUP reload).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { exampleTree } from './examples/tree.ts';
+import { startServer } from './server/server.ts';
+import type { PosternServer } from './server/server.ts';
+import { Tree } from './app/tree.ts';
+import type { Environ } from './app/types.ts';
+import type { EventLog } from './log/types.ts';
+import { silentLog } from './log/types.ts';
+import { CONFIG_ERRORS, ConfigError, formatIssue } from './config/errors.ts';
+import { addTableOptions, commandLineValues } from './config/flags.ts';
+import { resolveConfig } from './config/load.ts';
+import { suggest } from './config/suggest.ts';
+import type { PosternConfig, RawValues } from './config/load.ts';
+import { buildTree } from './config/mounts.ts';
+import { createConsoleLog } from './config/console-log.ts';
+import { SwappableTree } from './config/swappable-tree.ts';
+import { isWorkerProcess, runSupervised, runWorker } from './supervisor/index.ts';
+import type { Supervisor, SupervisorSettings } from './supervisor/index.ts';
+import type { ConsoleLog } from './config/console-log.ts';
+import { DEFAULT_HEALTH_TIMEOUT_MS, formatHealth, healthTarget, HEALTH_ERRORS, probeHealth } from './health.ts';
+
+/** Exit statuses: 0 ok or a requested stop, 1 a failure while running, 2 a usage or config error. */
+export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
+
+/** What the CLI touches of the outside world; tests pass their own. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  /** Where TERM / INT / HUP / USR1 arrive; default `process`. */
+  readonly signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
+  /** Whether stderr is a terminal (for `logFormat: auto`). */
+  readonly isTTY: boolean;
+}
+
+function defaultIo(): CliIo {
+  return {
+    stdout: (t) => { process.stdout.write(t); },
+    stderr: (t) => { process.stderr.write(t); },
+    env: process.env,
+    cwd: process.cwd(),
+    signals: process,
+    isTTY: process.stderr.isTTY === true,
+  };
+}
+
+/** postern's version, from the package.json above this module (src/ under tsx, dist/src/ compiled). */
+export function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p)) {
+      const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'postern' && typeof pkg.version === 'string') return pkg.version;
+    }
+    const up = dirname(dir);
+    if (up === dir) return '0.0.0';
+    dir = up;
+  }
+}
+
+/** What each command does once commander has parsed the line; tests substitute their own. */
+export interface CliActions {
+  /** Start serving; resolves with the exit status once stopped. */
+  readonly serve: (program: Command, io: CliIo) => Promise<number>;
+  /** Validate and print a summary; returns the exit status (throws ConfigError when invalid). */
+  readonly checkConfig: (program: Command, io: CliIo, file: string | undefined, options: { skipPathChecks: boolean }) => number;
+  /** Probe a running postern configured like this; returns the exit status (0 healthy, 1 not). */
+  readonly health?: (program: Command, io: CliIo, options: HealthOptions) => Promise<number>;
+}
+
+export interface HealthOptions {
+  readonly path?: string;
+  readonly timeoutMs: number;
+}
+
+export const defaultActions: CliActions = {
+  serve,
+  checkConfig: (program, io, file, options) => {
+    const { flags } = commandLineValues(program);
+    const config = resolveConfig({ flags: withFile(flags, file), env: io.env, cwd: io.cwd, checkPaths: !options.skipPathChecks });
+    io.stdout(summary(config));
+    return EXIT.OK;
+  },
+  health,
+};
+
+/** `postern health`: the listener and ping path this configuration would serve, probed once. */
+async function health(program: Command, io: CliIo, options: HealthOptions): Promise<number> {
+  const { flags } = commandLineValues(program);
+  const config = resolveConfig({ flags, env: io.env, cwd: io.cwd, checkPaths: false });
+  const target = healthTarget(config, options.path ?? config.pingPath);
+  if (target === undefined) {
+    io.stderr(`postern: unhealthy: no listener to probe (fd:N and port 0 cannot be dialled; pass the address, e.g. postern --fastcgi 127.0.0.1:9000 health) [${HEALTH_ERRORS.NO_TARGET}]\n`);
+    return EXIT.FAILURE;
+  }
+  const result = await probeHealth(target, { timeoutMs: options.timeoutMs });
+  if (result.ok) io.stdout(`${formatHealth(result)}\n`);
+  else io.stderr(`postern: ${formatHealth(result)}\n`);
+  return result.ok ? EXIT.OK : EXIT.FAILURE;
+}
+
+/**
+ * Runs the command line (`argv` as `process.argv` gives it). Resolves with the exit status once
+ * the command is done — for the server, once it has stopped — and sets `process.exitCode` to it
+ * when running against the real process.
+ */
+export async function main(argv: readonly string[], ioOverride?: Partial<CliIo>, actions: CliActions = defaultActions): Promise<number> {
+  const io: CliIo = { ...defaultIo(), ...ioOverride };
+  let status: number = EXIT.OK;
+  const program = buildProgram(io, actions, (code) => { status = code; });
+  try {
+    await program.parseAsync([...argv], { from: 'node' });
+  } catch (err) {
+    status = reportError(err, io);
+    // `postern check-confg x` reaches the root command as stray arguments: name the command meant.
+    if (err instanceof CommanderError && err.code === 'commander.excessArguments') {
+      const word = argv.slice(2).find((a) => !a.startsWith('-'));
+      const near = word === undefined ? undefined : suggest(word, program.commands.map((c) => c.name()));
+      if (near !== undefined) io.stderr(`postern: did you mean \`postern ${near}\`?\n`);
+    }
+  }
+  if (ioOverride === undefined) process.exitCode = status;
+  return status;
+}
+
+function reportError(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // Help and version "errors" are commander's way of finishing early; it already printed them.
+    if (err.exitCode === 0) return EXIT.OK;
+    io.stderr(`postern: see postern --help [${CONFIG_ERRORS.USAGE}]\n`);
+    return EXIT.CONFIG;
+  }
+  if (err instanceof ConfigError) {
+    io.stderr(`postern: invalid configuration:\n${err.issues.map((i) => `  ${formatIssue(i)}\n`).join('')}`);
+    return EXIT.CONFIG;
+  }
+  // postern's own errors carry a code and a message meant for the operator; others get their stack.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error && typeof code === 'string' && code.startsWith('POSTERN_ERR_')) {
+    io.stderr(`postern: ${err.message} [${code}]\n`);
+  } else {
+    io.stderr(`postern: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  return EXIT.FAILURE;
+}
+
+/** The commander program: every option of the table, plus `check-config`. */
+export function buildProgram(io: CliIo, actions: CliActions, setStatus: (code: number) => void): Command {
+  const program = new Command('postern')
+    .description('Application server for Node.js apps behind nginx or Apache: FastCGI, SCGI, uwsgi and HTTP/1.1.\n'
+      + 'ADDR is HOST:PORT, :PORT (every interface), [IPv6]:PORT, unix:PATH or fd:N (an inherited socket); port 0 picks a free port.\n'
+      + 'With no listener option it listens on FastCGI 127.0.0.1:9000 and HTTP 127.0.0.1:8080; with no --mount it serves the built-in example tree.\n'
+      + 'Every option can also be set as a POSTERN_* environment variable or in a --config file (flags > environment > file > defaults).')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'show this help and exit')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+  addTableOptions(program);
+  program.action(async () => {
+    setStatus(await actions.serve(program, io));
+  });
+
+  program.command('check-config')
+    .description('validate a configuration (the file, with any POSTERN_* variables and flags given before the command) without starting; exit 0 and print a summary if it is valid')
+    .argument('[file]', 'the YAML or JSON config file (default: --config / POSTERN_CONFIG)')
+    .option('--skip-path-checks', 'do not check that socket and log directories and mounted modules exist (for a config meant for another machine)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action((file: string | undefined, opts: { skipPathChecks?: boolean }) => {
+      setStatus(actions.checkConfig(program, io, file, { skipPathChecks: opts.skipPathChecks === true }));
+    });
+  program.command('health')
+    .description('probe a running postern configured like this one (flags before the command, POSTERN_* variables, config file) '
+      + 'and exit 0 if it answers, 1 if not: GET pingPath when set (on statusListen if set), else FastCGI GET_VALUES, uwsgi PING or any HTTP/SCGI answer; '
+      + 'for container HEALTHCHECKs and probes')
+    .option('--path <PATH>', 'a URL path that must answer 2xx (default: pingPath)')
+    .option('--timeout-ms <MS>', `give up after this many milliseconds (default: ${DEFAULT_HEALTH_TIMEOUT_MS})`)
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (opts: { path?: string; timeoutMs?: string }) => {
+      const timeoutMs = opts.timeoutMs === undefined ? DEFAULT_HEALTH_TIMEOUT_MS : Number(opts.timeoutMs);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+        io.stderr(`postern: --timeout-ms must be a positive integer, got ${JSON.stringify(opts.timeoutMs)} [${CONFIG_ERRORS.USAGE}]\n`);
+        setStatus(EXIT.CONFIG);
+        return;
+      }
+      const run = actions.health ?? health;
+      setStatus(await run(program, io, { timeoutMs, ...(opts.path === undefined ? {} : { path: opts.path }) }));
+    });
+  return program;
+}
+
+function withFile(flags: RawValues, file: string | undefined): RawValues {
+  return file === undefined ? flags : { ...flags, config: file };
+}
+
+/** The `check-config` report: what postern would do with this configuration. */
+export function summary(config: PosternConfig): string {
+  const lines = [`ok: ${config.config ?? '(no config file)'} is valid`];
+  for (const l of config.listeners) lines.push(`  listen  ${l.protocol.padEnd(7)} ${l.address}${config.sources[l.protocol] === 'default' ? '  (default)' : ''}`);
+  if (config.statusListen !== undefined) lines.push(`  listen  status  ${config.statusListen}`);
+  if (config.mount.length === 0) lines.push('  mount   /        the built-in example tree');
+  for (const m of config.mount) {
+    lines.push(`  mount   ${m.prefix.padEnd(8)} ${m.module}#${m.export}${m.kind === 'auto' ? '' : ` kind=${m.kind}`}${m.role === 'responder' ? '' : ` role=${m.role}`}`);
+  }
+  lines.push(`  workers ${config.workers}`);
+  const set = Object.entries(config.sources).filter(([name, src]) => src !== 'default' && !['fastcgi', 'scgi', 'uwsgi', 'http', 'mount', 'workers', 'config', 'statusListen'].includes(name));
+  for (const [name, src] of set) {
+    lines.push(`  ${name} = ${JSON.stringify((config as unknown as Record<string, unknown>)[name] ?? 'off')}  (${src})`);
+  }
+  for (const w of config.warnings) lines.push(`  warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}
+
+// ——— serving ———
+
+function serverOptions(config: PosternConfig, tree: Tree, log: EventLog): Parameters<typeof startServer>[0] {
+  return {
+    tree,
+    listeners: config.listeners,
+    log,
+    maxParamsBytes: config.maxParamsBytes,
+    maxParamCount: config.maxParamCount,
+    maxBodyBytes: config.maxBodyBytes,
+    maxRequestsPerConnection: config.maxRequestsPerConnection,
+    maxConnections: config.maxConnections,
+    maxHeadersBytes: config.maxHeadersBytes,
+    headerTimeoutMs: config.headerTimeoutMs,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    trustForwardedProto: config.trustForwardedProto,
+    debug: config.debug,
+    ...(config.socketMode === undefined ? {} : { socketMode: config.socketMode }),
+  };
+}
+
+async function loadTree(config: PosternConfig, log: EventLog, fresh?: string): Promise<Tree> {
+  const onError = (err: unknown, environ: Environ): void => {
+    log.error('app error', {
+      method: environ.REQUEST_METHOD,
+      path: `${environ.SCRIPT_NAME}${environ.PATH_INFO}`,
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+  };
+  if (config.mount.length === 0) return exampleTree({ debug: config.debug, onError });
+  return buildTree(config.mount, { debug: config.debug, onError, ...(fresh === undefined ? {} : { fresh }) });
+}
+
+/** What the listeners depend on: when a reload changes none of it, only the tree is swapped. */
+function listenerKey(config: PosternConfig): string {
+  const { tree: _tree, log: _log, ...rest } = serverOptions(config, new Tree(), silentLog);
+  return JSON.stringify(rest);
+}
+
+function announce(server: PosternServer, log: EventLog): void {
+  for (const l of server.listeners) log.info(`${l.protocol} listening on ${l.address}`, { protocol: l.protocol, address: l.address });
+}
+
+/** The supervisor's view of a configuration: listeners, worker count, policy, and the config for workers. */
+function supervisorSettings(config: PosternConfig): SupervisorSettings<PosternConfig> {
+  return {
+    workers: config.workers,
+    listeners: config.listeners,
+    workerConfig: config,
+    socketMode: config.socketMode,
+    requestTimeoutMs: config.requestTimeoutMs,
+    killGraceMs: config.killGraceMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    maxRequestsPerWorker: config.maxRequestsPerWorker,
+    maxRequestsJitter: config.maxRequestsJitter,
+    maxWorkerRssMiB: config.maxWorkerRssMiB,
+    maxWorkerLifetimeMs: config.maxWorkerLifetimeMs,
+  };
+}
+
+/** workers > 1: this process becomes the master; it binds the listeners and re-runs this command as each worker. */
+async function serveSupervised(program: Command, io: CliIo, config: PosternConfig, log: ConsoleLog): Promise<number> {
+  const { flags } = commandLineValues(program);
+  let supervisor: Supervisor;
+  try {
+    supervisor = await runSupervised<PosternConfig>({
+      ...supervisorSettings(config),
+      loadConfig: () => {
+        const next = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+        log.configure(next);
+        for (const w of next.warnings) log.warn(w);
+        return Promise.resolve(supervisorSettings(next));
+      },
+      log,
+      onReopenLogs: () => { log.reopen(); },
+      signals: io.signals,
+      env: io.env,
+    });
+  } catch (err) {
+    log.close();
+    throw err;
+  }
+  log.info(`postern ${packageVersion()} ready (master pid ${process.pid}, ${supervisor.workers().length} workers)`);
+  const status = await supervisor.exited;
+  log.close();
+  return status;
+}
+
+/** In a process the supervisor started: serve the master's configuration on the inherited listeners. */
+async function serveAsWorker(io: CliIo): Promise<number> {
+  const log = createConsoleLog({ logLevel: 'info', logFormat: 'auto' }, io);
+  return runWorker<PosternConfig>(async (ctx) => {
+    const config = ctx.config;
+    log.configure(config);
+    ctx.onReopenLogs(() => { log.reopen(); });
+    const tree = ctx.track(await loadTree(config, log));
+    return startServer({ ...serverOptions(config, tree, log), listeners: ctx.listeners, worker: ctx.workerId });
+  }, { log, beforeExit: () => { log.close(); } });
+}
+
+async function serve(program: Command, io: CliIo): Promise<number> {
+  if (isWorkerProcess(io.env)) return serveAsWorker(io);
+  const { flags } = commandLineValues(program);
+  let config = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+  const log: ConsoleLog = createConsoleLog(config, io);
+  for (const w of config.warnings) log.warn(w);
+  if (config.workers > 1) return serveSupervised(program, io, config, log);
+  const tree = new SwappableTree(await loadTree(config, log));
+  let server: PosternServer;
+  try {
+    server = await startServer(serverOptions(config, tree, log));
+  } catch (err) {
+    log.close();
+    throw err;
+  }
+  announce(server, log);
+  log.info(`postern ${packageVersion()} ready (pid ${process.pid}, ${config.mount.length === 0 ? 'the example tree' : `${config.mount.length} mount(s)`})`);
+
+  return new Promise<number>((resolveStatus) => {
+    let stopping: 'graceful' | 'fast' | undefined;
+    let finished = false;
+    let reloading: Promise<void> = Promise.resolve();
+    let generation = 0;
+    // Servers a reload replaced, still finishing their in-flight requests.
+    const retiring = new Set<PosternServer>();
+
+    const finish = (code: number): void => {
+      if (finished) return;
+      finished = true;
+      for (const [sig, fn] of handlers) io.signals.off(sig, fn);
+      log.close();
+      resolveStatus(code);
+    };
+    const stop = (signal: 'SIGTERM' | 'SIGINT'): void => {
+      if (stopping === 'fast') return;
+      // SIGINT, or a second signal during a graceful stop, stops at once.
+      const fast = signal === 'SIGINT' || stopping !== undefined;
+      stopping = fast ? 'fast' : 'graceful';
+      log.info(fast ? `${signal}: stopping now` : `${signal}: stopping gracefully (in-flight requests get up to ${config.shutdownTimeoutMs} ms)`);
+      // A reload in flight finishes first, so no listener it opens is left behind.
+      void reloading.then(async () => {
+        const all = [server, ...retiring];
+        if (fast) all.forEach((s) => { s.closeNow(); });
+        else await Promise.all(all.map((s) => s.close()));
+      }).then(
+        () => { log.info('stopped'); finish(EXIT.OK); },
+        (err: unknown) => { log.error(`error while stopping: ${String(err)}`); finish(EXIT.FAILURE); },
+      );
+    };
+    const reload = async (): Promise<void> => {
+      generation++;
+      log.info('SIGHUP: reloading the configuration and the mounted modules');
+      let next: PosternConfig;
+      let nextTree: Tree;
+      try {
+        next = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+        nextTree = await loadTree(next, log, `${process.pid}-${generation}`);
+      } catch (err) {
+        const why = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : String(err);
+        log.error(`reload failed, still serving the previous configuration: ${why}`);
+        return;
+      }
+      log.configure(next);
+      for (const w of next.warnings) log.warn(w);
+      if (listenerKey(next) === listenerKey(config)) {
+        tree.swap(nextTree);
+        config = next;
+        log.info('reloaded (same listeners; new requests go to the reloaded apps)');
+        return;
+      }
+      // Listeners or limits changed. One process cannot bind an address twice, so the old listeners
+      // let go first (close() stops accepting at once); their in-flight requests finish meanwhile.
+      const old = server;
+      const oldTree = tree.current;
+      retiring.add(old);
+      void old.close().finally(() => retiring.delete(old));
+      tree.swap(nextTree);
+      try {
+        server = await startServer(serverOptions(next, tree, log));
+      } catch (err) {
+        // The new listeners failed (an address in use…): put the previous ones back.
+        log.error(`reload failed, restoring the previous listeners: ${String(err)}`);
+        tree.swap(oldTree);
+        server = await startServer(serverOptions(config, tree, log));
+        announce(server, log);
+        return;
+      }
+      config = next;
+      announce(server, log);
+      log.info('reloaded (listeners restarted)');
+    };
+    const onHup = (): void => {
+      if (stopping !== undefined) return;
+      reloading = reloading.then(reload).catch((err: unknown) => {
+        log.error(`reload failed and left nothing listening: ${String(err)}; stopping`);
+        stopping = 'fast';
+        finish(EXIT.FAILURE);
+      });
+    };
+    const handlers: Array<[string, () => void]> = [
+      ['SIGTERM', () => { stop('SIGTERM'); }],
+      ['SIGINT', () => { stop('SIGINT'); }],
+      ['SIGHUP', onHup],
+      ['SIGUSR1', () => { log.reopen(); }],
+    ];
+    for (const [sig, fn] of handlers) io.signals.on(sig, fn);
+  });
+}

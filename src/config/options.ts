@@ -1,0 +1,317 @@
+// The option table: one entry per postern option, from which the command-line flags, the config
+// file schema, the POSTERN_* environment variables and docs/configuration.md are all derived.
+
+import type { RoleName } from '../app/types.ts';
+
+export type OptionType = 'string' | 'integer' | 'boolean' | 'enum' | 'list' | 'duration' | 'bytes';
+
+/** Extra shape checks on string and list-item values. */
+export type OptionFormat =
+  | 'address'      // HOST:PORT, :PORT, [IPv6]:PORT, unix:PATH, fd:N
+  | 'mount'        // PREFIX=MODULE[#EXPORT] (or, in a file, a mapping)
+  | 'url-path'     // starts with '/'
+  | 'file-mode'    // octal permission bits, e.g. 0660
+  | 'path'         // a file path (relative ones resolve against the config file's directory)
+  | 'access-log'   // off, - (stdout) or a path
+  | 'log-template'; // combined, json or a template with {field}s
+
+export type OptionGroup = 'listeners' | 'apps' | 'process' | 'limits' | 'timeouts' | 'recycling' | 'logging' | 'status';
+
+export const GROUP_TITLES: Readonly<Record<OptionGroup, string>> = {
+  listeners: 'Listeners',
+  apps: 'Applications',
+  process: 'Process',
+  limits: 'Limits',
+  timeouts: 'Timeouts',
+  recycling: 'Worker recycling',
+  logging: 'Logging',
+  status: 'Status and health',
+};
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'auto' | 'json' | 'pretty';
+/** How a mounted value is adapted: auto-detected, or forced to one app contract. */
+export type MountKind = 'auto' | 'native' | 'node' | 'fetch';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
+export const MOUNT_KINDS: readonly MountKind[] = ['auto', 'native', 'node', 'fetch'];
+export const MOUNT_ROLES: readonly RoleName[] = ['responder', 'authorizer', 'filter'];
+/** Fields an access log template may name (`{field}`): the AccessRecord keys plus the formatted time. */
+export const ACCESS_LOG_FIELDS: readonly string[] = [
+  'time', 'startMs', 'durationMs', 'remoteAddr', 'method', 'uri', 'status', 'bytes', 'protocol', 'mount',
+  'requestId', 'worker', 'userAgent', 'referer',
+];
+
+/** The value every option has once resolved (before the derived fields of `PosternConfig`). */
+export interface OptionValues {
+  fastcgi: readonly string[];
+  scgi: readonly string[];
+  uwsgi: readonly string[];
+  http: readonly string[];
+  /** Canonical four-digit octal text, e.g. `0660`. */
+  socketMode: string | undefined;
+  mount: readonly MountConfig[];
+  debug: boolean;
+  trustForwardedProto: boolean;
+  config: string | undefined;
+  workers: number;
+  maxParamsBytes: number;
+  maxParamCount: number;
+  maxBodyBytes: number;
+  maxHeadersBytes: number;
+  maxRequestsPerConnection: number;
+  maxConnections: number;
+  requestTimeoutMs: number;
+  killGraceMs: number;
+  headerTimeoutMs: number;
+  bodyIdleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  maxRequestsPerWorker: number;
+  maxRequestsJitter: number;
+  maxWorkerRssMiB: number;
+  maxWorkerLifetimeMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  logFile: string | undefined;
+  accessLog: string | undefined;
+  accessLogFormat: string;
+  statusPath: string | undefined;
+  pingPath: string | undefined;
+  statusListen: string | undefined;
+}
+
+export type OptionName = keyof OptionValues;
+
+/** One mounted app, as the config file spells it (`--mount` gives prefix, module and export). */
+export interface MountConfig {
+  /** `/` or a path without a trailing slash (`/api`). */
+  readonly prefix: string;
+  /** A file path (absolute once resolved) or a package name. */
+  readonly module: string;
+  /** The export to mount; `default` unless `#EXPORT` or `export:` says otherwise. */
+  readonly export: string;
+  readonly kind: MountKind;
+  readonly role: RoleName;
+  /** The directory a package-name `module` resolves from (the cwd, or the config file's directory). */
+  readonly baseDir: string;
+}
+
+export interface OptionSpec<N extends OptionName = OptionName> {
+  readonly name: N;
+  readonly group: OptionGroup;
+  readonly type: OptionType;
+  /** For `list`: the item format; for `string`: an extra shape check. */
+  readonly format?: OptionFormat;
+  /** Unit shown in help and docs (`bytes`, `ms`, `MiB`, `requests`). */
+  readonly unit?: string;
+  /** The value when no source sets it; `undefined` = unset (off). */
+  readonly default: OptionValues[N];
+  /** How the default reads in help and docs when the value alone would mislead. */
+  readonly defaultText?: string;
+  readonly help: string;
+  readonly env: `POSTERN_${string}`;
+  readonly flag: `--${string}`;
+  /** The flag's argument name in help (`ADDR`, `N`). Absent for booleans. */
+  readonly valueName?: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly string[];
+  /** Words accepted besides numbers (`auto` for workers). */
+  readonly words?: readonly string[];
+  /** False for options that only make sense outside a config file (`config` itself). */
+  readonly inFile?: false;
+}
+
+/** Largest delay Node's timers honour (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+const ADDR_HELP = 'HOST:PORT, :PORT (every interface), [IPv6]:PORT, unix:PATH or fd:N';
+
+function listener<N extends 'fastcgi' | 'scgi' | 'uwsgi' | 'http'>(name: N, what: string): OptionSpec<N> {
+  return {
+    name, group: 'listeners', type: 'list', format: 'address', default: [] as OptionValues[N],
+    defaultText: name === 'fastcgi' ? '127.0.0.1:9000 when no listener is given'
+      : name === 'http' ? '127.0.0.1:8080 when no listener is given' : 'none',
+    help: `${what} listen address, repeatable: ${ADDR_HELP}.`,
+    env: `POSTERN_${name.toUpperCase()}`, flag: `--${name}`, valueName: 'ADDR',
+  };
+}
+
+type DurationName = { [K in OptionName]: K extends `${string}Ms` ? K : never }[OptionName];
+
+function timeout<N extends DurationName>(name: N, def: number, help: string, group: OptionGroup = 'timeouts'): OptionSpec<N> {
+  return {
+    name, group, type: 'duration', unit: 'ms', default: def, help, min: 0, max: MAX_TIMER_MS,
+    env: envName(name), flag: flagName(name), valueName: 'MS',
+  };
+}
+
+/** `maxParamsBytes` → `POSTERN_MAX_PARAMS_BYTES`. */
+export function envName(name: string): `POSTERN_${string}` {
+  return `POSTERN_${words(name).join('_').toUpperCase()}`;
+}
+/** `maxParamsBytes` → `--max-params-bytes`. */
+export function flagName(name: string): `--${string}` {
+  return `--${words(name).join('-').toLowerCase()}`;
+}
+// `MiB` is one word, not `Mi` + `B`.
+function words(camel: string): string[] {
+  return camel.replace(/MiB/g, 'Mib').split(/(?=[A-Z])/);
+}
+
+/** Every option, keyed by name; the order here is the order of help and docs. */
+export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
+  fastcgi: listener('fastcgi', 'FastCGI'),
+  scgi: listener('scgi', 'SCGI'),
+  uwsgi: listener('uwsgi', 'uwsgi'),
+  http: listener('http', 'Plain HTTP/1.1 (development, health checks)'),
+  socketMode: {
+    name: 'socketMode', group: 'listeners', type: 'string', format: 'file-mode', default: undefined,
+    defaultText: 'unset (umask decides)',
+    help: 'Permission bits for the unix sockets postern creates, in octal (e.g. 0660 so the front server\'s group can connect). Quote it in YAML.',
+    env: 'POSTERN_SOCKET_MODE', flag: '--socket-mode', valueName: 'MODE',
+  },
+  mount: {
+    name: 'mount', group: 'apps', type: 'list', format: 'mount', default: [],
+    defaultText: 'the built-in example tree',
+    help: 'Mount the export EXPORT (default `default`) of MODULE (a file path or package name) at PREFIX, repeatable. '
+      + 'In a file: a list of `{prefix, module, export, kind, role}` mappings or `PREFIX=MODULE#EXPORT` strings.',
+    env: 'POSTERN_MOUNT', flag: '--mount', valueName: 'PREFIX=MODULE[#EXPORT]',
+  },
+  debug: {
+    name: 'debug', group: 'apps', type: 'boolean', default: false,
+    help: 'Show application error details (stack traces) in 500 response bodies. Never in production.',
+    env: 'POSTERN_DEBUG', flag: '--debug',
+  },
+  trustForwardedProto: {
+    name: 'trustForwardedProto', group: 'apps', type: 'boolean', default: false,
+    help: 'Take the URL scheme from the client\'s X-Forwarded-Proto header when the front server sends no HTTPS / REQUEST_SCHEME. Only behind a proxy that sets it.',
+    env: 'POSTERN_TRUST_FORWARDED_PROTO', flag: '--trust-forwarded-proto',
+  },
+  config: {
+    name: 'config', group: 'process', type: 'string', format: 'path', default: undefined, defaultText: 'none',
+    help: 'Read options from this YAML or JSON file (flags and environment variables override it).',
+    env: 'POSTERN_CONFIG', flag: '--config', valueName: 'FILE', inFile: false,
+  },
+  workers: {
+    name: 'workers', group: 'process', type: 'integer', unit: 'processes', default: 1, min: 1, max: 1024, words: ['auto'],
+    help: 'Worker processes; `auto` = one per CPU. With 1, postern serves in a single process.',
+    env: 'POSTERN_WORKERS', flag: '--workers', valueName: 'N',
+  },
+  maxParamsBytes: {
+    name: 'maxParamsBytes', group: 'limits', type: 'bytes', unit: 'bytes', default: 65536, min: 1024, max: 16 * 1024 ** 2,
+    help: 'Largest FastCGI PARAMS / SCGI header / uwsgi vars block per request; past it the request is refused (431). '
+      + 'uwsgi packets cannot exceed 64 KiB whatever this says.',
+    env: 'POSTERN_MAX_PARAMS_BYTES', flag: '--max-params-bytes', valueName: 'BYTES',
+  },
+  maxParamCount: {
+    name: 'maxParamCount', group: 'limits', type: 'integer', unit: 'params', default: 1000, min: 1, max: 1_000_000,
+    help: 'Most params / vars per request.',
+    env: 'POSTERN_MAX_PARAM_COUNT', flag: '--max-param-count', valueName: 'N',
+  },
+  maxBodyBytes: {
+    name: 'maxBodyBytes', group: 'limits', type: 'bytes', unit: 'bytes', default: 0, min: 0, defaultText: '0 (unlimited)',
+    help: 'Largest request body; past it the request is refused (413). 0 = unlimited (the front server usually caps it).',
+    env: 'POSTERN_MAX_BODY_BYTES', flag: '--max-body-bytes', valueName: 'BYTES',
+  },
+  maxHeadersBytes: {
+    name: 'maxHeadersBytes', group: 'limits', type: 'bytes', unit: 'bytes', default: 65536, min: 1024, max: 16 * 1024 ** 2,
+    help: 'Largest request head on HTTP listeners (request line and headers); past it 431.',
+    env: 'POSTERN_MAX_HEADERS_BYTES', flag: '--max-headers-bytes', valueName: 'BYTES',
+  },
+  maxRequestsPerConnection: {
+    name: 'maxRequestsPerConnection', group: 'limits', type: 'integer', unit: 'requests', default: 1, min: 1, max: 65535,
+    defaultText: '1 (no multiplexing)',
+    help: 'Concurrent FastCGI request ids per connection (FCGI_MAX_REQS); 1 = no multiplexing, and FCGI_MPXS_CONNS=0 is advertised. nginx and Apache never multiplex.',
+    env: 'POSTERN_MAX_REQUESTS_PER_CONNECTION', flag: '--max-requests-per-connection', valueName: 'N',
+  },
+  maxConnections: {
+    name: 'maxConnections', group: 'limits', type: 'integer', unit: 'connections', default: 1024, min: 1, max: 1_000_000,
+    help: 'Open connections per worker, across all listeners; advertised as FCGI_MAX_CONNS and enforced.',
+    env: 'POSTERN_MAX_CONNECTIONS', flag: '--max-connections', valueName: 'N',
+  },
+  requestTimeoutMs: timeout('requestTimeoutMs', 0,
+    'Request deadline: past it the app\'s AbortSignal fires and the client gets 504; 0 = off.'),
+  killGraceMs: timeout('killGraceMs', 5000,
+    'How long a worker may stay stuck in a request past its deadline before it is killed and replaced.'),
+  headerTimeoutMs: timeout('headerTimeoutMs', 10_000,
+    'Time allowed to receive a request\'s params / head once its first byte arrived (slowloris guard).'),
+  bodyIdleTimeoutMs: timeout('bodyIdleTimeoutMs', 30_000,
+    'Longest pause between request body chunks.'),
+  keepAliveTimeoutMs: timeout('keepAliveTimeoutMs', 60_000,
+    'Idle time before a keep-alive FastCGI (FCGI_KEEP_CONN) or HTTP connection is closed.'),
+  shutdownTimeoutMs: timeout('shutdownTimeoutMs', 30_000,
+    'Graceful stop deadline (SIGTERM, reload): in-flight requests still running after it are aborted.'),
+  maxRequestsPerWorker: {
+    name: 'maxRequestsPerWorker', group: 'recycling', type: 'integer', unit: 'requests', default: 0, min: 0, defaultText: '0 (off)',
+    help: 'Replace a worker (new one up first) after it served this many requests; 0 = never.',
+    env: 'POSTERN_MAX_REQUESTS_PER_WORKER', flag: '--max-requests-per-worker', valueName: 'N',
+  },
+  maxRequestsJitter: {
+    name: 'maxRequestsJitter', group: 'recycling', type: 'integer', unit: 'requests', default: 0, min: 0,
+    help: 'Add 0..N at random to each worker\'s maxRequestsPerWorker so workers do not all recycle at once.',
+    env: 'POSTERN_MAX_REQUESTS_JITTER', flag: '--max-requests-jitter', valueName: 'N',
+  },
+  maxWorkerRssMiB: {
+    name: 'maxWorkerRssMiB', group: 'recycling', type: 'integer', unit: 'MiB', default: 0, min: 0, max: 1_048_576, defaultText: '0 (off)',
+    help: 'Replace a worker whose resident memory exceeds this; 0 = no cap.',
+    env: 'POSTERN_MAX_WORKER_RSS_MIB', flag: '--max-worker-rss-mib', valueName: 'MIB',
+  },
+  maxWorkerLifetimeMs: timeout('maxWorkerLifetimeMs', 0,
+    'Replace a worker after it has run this long; 0 = no limit.', 'recycling'),
+  logLevel: {
+    name: 'logLevel', group: 'logging', type: 'enum', choices: LOG_LEVELS, default: 'info',
+    help: 'Least severe event-log level written.',
+    env: 'POSTERN_LOG_LEVEL', flag: '--log-level', valueName: 'LEVEL',
+  },
+  logFormat: {
+    name: 'logFormat', group: 'logging', type: 'enum', choices: LOG_FORMATS, default: 'auto',
+    help: 'Event log format: `pretty` (coloured, for people), `json` (one object per line), `auto` = pretty on a terminal, JSON otherwise.',
+    env: 'POSTERN_LOG_FORMAT', flag: '--log-format', valueName: 'FORMAT',
+  },
+  logFile: {
+    name: 'logFile', group: 'logging', type: 'string', format: 'path', default: undefined, defaultText: 'unset (stderr)',
+    help: 'Write the event log to this file instead of stderr (reopened on SIGUSR1).',
+    env: 'POSTERN_LOG_FILE', flag: '--log-file', valueName: 'FILE',
+  },
+  accessLog: {
+    name: 'accessLog', group: 'logging', type: 'string', format: 'access-log', default: undefined, defaultText: 'unset (off)',
+    help: 'Access log: `off`, `-` for stdout, or a file path (reopened on SIGUSR1).',
+    env: 'POSTERN_ACCESS_LOG', flag: '--access-log', valueName: 'DEST',
+  },
+  accessLogFormat: {
+    name: 'accessLogFormat', group: 'logging', type: 'string', format: 'log-template', default: 'combined',
+    help: `Access log line format: \`combined\` (Apache/nginx), \`json\`, or a template naming fields in braces, e.g. \`{remoteAddr} {method} {uri} {status} {durationMs}\`. Fields: ${ACCESS_LOG_FIELDS.join(', ')}.`,
+    env: 'POSTERN_ACCESS_LOG_FORMAT', flag: '--access-log-format', valueName: 'FORMAT',
+  },
+  statusPath: {
+    name: 'statusPath', group: 'status', type: 'string', format: 'url-path', default: undefined, defaultText: 'unset (off)',
+    help: 'URL path of the status endpoint (per-worker and per-mount counters, as JSON or Prometheus text). With statusListen set it is served only there.',
+    env: 'POSTERN_STATUS_PATH', flag: '--status-path', valueName: 'PATH',
+  },
+  pingPath: {
+    name: 'pingPath', group: 'status', type: 'string', format: 'url-path', default: undefined, defaultText: 'unset (off)',
+    help: 'URL path of a cheap health check for load balancers and container probes. With statusListen set it is served only there.',
+    env: 'POSTERN_PING_PATH', flag: '--ping-path', valueName: 'PATH',
+  },
+  statusListen: {
+    name: 'statusListen', group: 'status', type: 'string', format: 'address', default: undefined, defaultText: 'unset',
+    help: `A separate plain-HTTP listener for statusPath and pingPath only, so they never share the apps' URL space: ${ADDR_HELP}.`,
+    env: 'POSTERN_STATUS_LISTEN', flag: '--status-listen', valueName: 'ADDR',
+  },
+};
+
+export const OPTION_LIST: readonly OptionSpec[] = Object.freeze(Object.values(OPTIONS) as OptionSpec[]);
+
+/** The keys a config file may hold (every option but `config`). */
+export const FILE_KEYS: readonly OptionName[] = OPTION_LIST.filter((o) => o.inFile !== false).map((o) => o.name);
+
+export const LISTENER_PROTOCOLS = ['fastcgi', 'scgi', 'uwsgi', 'http'] as const;
+export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
+
+/** Listeners when no source names any (the README's embedded default). */
+export const DEFAULT_LISTENERS: ReadonlyArray<{ readonly protocol: ListenerProtocol; readonly address: string }> = [
+  { protocol: 'fastcgi', address: '127.0.0.1:9000' },
+  { protocol: 'http', address: '127.0.0.1:8080' },
+];

@@ -1,0 +1,332 @@
+// The plain HTTP/1.1 listener's glue, from the server's side: node:http parses (llhttp: keep-alive,
+// maxHeadersBytes, HEAD, chunked), and each request reaches the same tree through
+// `environFromHttp`, answered through a Responder over `ServerResponse`. For development and for
+// a front server that proxies HTTP; postern's own timeouts and counters apply as on the gateways.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ProtocolError } from '../../protocols/common/errors.ts';
+import { HEAD_ERRORS, isFieldValue, isToken, type HeaderList } from '../../protocols/common/head.ts';
+import { ProtocolError as PE } from '../../protocols/common/errors.ts';
+import { environFromHttp } from '../environ.ts';
+import type { Environ, Responder } from '../app/types.ts';
+import { isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { SERVER_ERRORS, serverError } from './errors.ts';
+import { accessRecord, cannedAnswer, completeLength, incomplete } from './shared.ts';
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+const servers = new WeakMap<ServeContext, Server>();
+const connections = new WeakMap<Socket, HttpConnection>();
+
+/**
+ * The node:http server that parses every HTTP connection of a context. It never listens itself:
+ * listeners (or a supervisor handing over sockets) pass accepted sockets in through
+ * `serveHttpConnection`.
+ */
+export function httpServerFor(ctx: ServeContext): Server {
+  let server = servers.get(ctx);
+  if (server !== undefined) return server;
+  const l = ctx.limits;
+  server = createServer({
+    maxHeaderSize: l.maxHeadersBytes,
+    // postern's sweep owns the request deadline (requestTimeoutMs), so node's 300 s default is off.
+    requestTimeout: 0,
+    headersTimeout: l.headerTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    // node checks headersTimeout on this interval (30 s by default): check as often as our sweep.
+    connectionsCheckingInterval: l.headerTimeoutMs > 0 ? Math.min(1000, Math.max(25, Math.floor(l.headerTimeoutMs / 4))) : 30_000,
+    noDelay: true,
+  });
+  server.on('request', onRequest.bind(undefined, ctx));
+  server.on('clientError', onClientError.bind(undefined, ctx));
+  // node:http starts its connection tracking (headersTimeout, closeIdleConnections) on
+  // 'listening'; this server never listens, as sockets are handed to it, so start it here.
+  server.emit('listening');
+  servers.set(ctx, server);
+  return server;
+}
+
+/** Stops the context's HTTP parser server (its connection-checking interval). */
+export function closeHttpServer(ctx: ServeContext): void {
+  const server = servers.get(ctx);
+  if (server === undefined) return;
+  servers.delete(ctx);
+  server.close(() => undefined);
+}
+
+/** Serves one accepted socket as HTTP/1.1 until it closes. */
+export function serveHttpConnection(socket: Socket, ctx: ServeContext): void {
+  const conn = new HttpConnection(socket, ctx);
+  if (!ctx.admit(conn)) {
+    socket.destroy();
+    return;
+  }
+  if (ctx.draining) {
+    ctx.release(conn);
+    socket.destroy();
+    return;
+  }
+  connections.set(socket, conn);
+  socket.on('close', conn.onClose);
+  httpServerFor(ctx).emit('connection', socket);
+}
+
+function onRequest(ctx: ServeContext, req: IncomingMessage, res: ServerResponse): void {
+  const conn = connections.get(req.socket);
+  const ex = new HttpExchange(ctx, conn, req, res);
+  conn?.exchanges.add(ex);
+  ex.start();
+}
+
+function onClientError(ctx: ServeContext, err: NodeJS.ErrnoException, socket: Socket): void {
+  const code = err.code ?? 'HPE_UNKNOWN';
+  if (isDisconnect(err)) {
+    if (ctx.log.debugEnabled) ctx.log.debug('http peer disconnected', { code, peer: peerOf(socket) });
+    socket.destroy();
+    return;
+  }
+  ctx.protocolErrors++;
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  ctx.log.info('http request refused', status === 431 ? { code, peer: peerOf(socket), status, limit: 'maxHeadersBytes' } : { code, peer: peerOf(socket), status });
+  if (socket.writable) {
+    const a = cannedAnswer(status);
+    socket.end(`HTTP/1.1 ${String(status)} ${a.reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${String(a.body.length)}\r\nConnection: close\r\n\r\n${a.body.toString('latin1')}`);
+  } else {
+    socket.destroy();
+  }
+}
+
+/** One HTTP connection as the registry sees it. */
+export class HttpConnection implements Tracked {
+  readonly socket: Socket;
+  readonly exchanges = new Set<HttpExchange>();
+  readonly #ctx: ServeContext;
+  #bytesRead = 0;
+  #readChangedAt: number;
+
+  constructor(socket: Socket, ctx: ServeContext) {
+    this.socket = socket;
+    this.#ctx = ctx;
+    this.#readChangedAt = ctx.now;
+  }
+
+  get inFlight(): number {
+    return this.exchanges.size;
+  }
+
+  readonly onClose = (): void => {
+    if (this.exchanges.size > 0) {
+      const reason = serverError(SERVER_ERRORS.CONNECTION_CLOSED, 'the HTTP connection closed before the response was complete');
+      for (const ex of [...this.exchanges]) ex.abort(reason);
+    }
+    this.#ctx.release(this);
+  };
+
+  finished(ex: HttpExchange): void {
+    this.exchanges.delete(ex);
+    if (this.exchanges.size === 0 && this.#ctx.draining && !this.socket.destroyed) this.socket.end();
+  }
+
+  drain(): void {
+    if (this.exchanges.size === 0) this.socket.destroy();
+  }
+
+  destroy(): void {
+    const reason = serverError(SERVER_ERRORS.SHUTDOWN, 'the server is shutting down');
+    for (const ex of [...this.exchanges]) ex.abort(reason);
+    this.socket.destroy();
+  }
+
+  sweep(now: number): void {
+    if (this.exchanges.size === 0) return;
+    const l = this.#ctx.limits;
+    const read = this.socket.bytesRead;
+    if (read !== this.#bytesRead) {
+      this.#bytesRead = read;
+      this.#readChangedAt = now;
+    }
+    const bodyIdle = l.bodyIdleTimeoutMs > 0 && now - this.#readChangedAt >= l.bodyIdleTimeoutMs;
+    for (const ex of [...this.exchanges]) {
+      if (l.requestTimeoutMs > 0 && now - ex.startedAt >= l.requestTimeoutMs) ex.timeout();
+      else if (bodyIdle && ex.waitingForBody()) {
+        ex.fail(serverError(SERVER_ERRORS.BODY_TIMEOUT, `no body bytes for bodyIdleTimeoutMs (${String(l.bodyIdleTimeoutMs)})`, 408));
+      }
+    }
+  }
+}
+
+/** One HTTP request, and the Responder its app answers through. */
+export class HttpExchange implements Responder {
+  readonly startedAt: number;
+  readonly #ctx: ServeContext;
+  readonly #conn: HttpConnection | undefined;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #controller = new AbortController();
+  #environ: Environ | undefined;
+  #headSent = false;
+  #done = false;
+  #aborted = false;
+  #status = 0;
+  #bytes = 0;
+  #length = -1;
+  #startMs = 0;
+  readonly #seq: number;
+
+  constructor(ctx: ServeContext, conn: HttpConnection | undefined, req: IncomingMessage, res: ServerResponse) {
+    this.#ctx = ctx;
+    this.#conn = conn;
+    this.#req = req;
+    this.#res = res;
+    this.startedAt = ctx.now;
+    if (ctx.accessLog !== undefined) this.#startMs = Date.now();
+    this.#seq = ++ctx.requests;
+    ctx.inFlight++;
+    res.on('close', this.#onClose);
+  }
+
+  start(): void {
+    const ctx = this.#ctx;
+    const req = this.#req;
+    let environ: Environ;
+    try {
+      environ = environFromHttp(req, { input: req, signal: this.#controller.signal, trustForwardedProto: ctx.limits.trustForwardedProto });
+    } catch (err) {
+      ctx.log.warn('http request refused', { peer: peerOf(req.socket), error: err instanceof Error ? err.message : String(err) });
+      this.fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'could not build the environ', 500));
+      return;
+    }
+    this.#environ = environ;
+    void this.#run(environ);
+  }
+
+  async #run(environ: Environ): Promise<void> {
+    await this.#ctx.tree.handle(environ, this);
+    if (!this.#done && !this.#res.writableEnded) this.fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'the app returned without ending its response', 500));
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get headSent(): boolean {
+    return this.#headSent;
+  }
+
+  head(status: number, reason: string, headers: HeaderList): void {
+    if (this.#headSent) throw serverError(SERVER_ERRORS.RESPONSE_STATE, 'response head already sent', 500);
+    // The same checks (and codes) as the gateways' encodeResponseHead, so an app sees one behaviour.
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new PE(HEAD_ERRORS.BAD_STATUS, `status ${String(status)} is not a three-digit code`, { httpStatus: 500 });
+    if (!isFieldValue(reason)) throw new PE(HEAD_ERRORS.BAD_STATUS, 'reason phrase holds a forbidden character', { httpStatus: 500 });
+    const flat: string[] = [];
+    for (const [name, value] of headers) {
+      if (!isToken(name)) throw new PE(HEAD_ERRORS.BAD_HEADER_NAME, `header name ${JSON.stringify(name)} is not a token`, { httpStatus: 500 });
+      if (!isFieldValue(value)) throw new PE(HEAD_ERRORS.BAD_HEADER_VALUE, `header ${name} has a forbidden character in its value`, { httpStatus: 500 });
+      flat.push(name, value);
+    }
+    if (this.#ctx.draining) flat.push('Connection', 'close');
+    this.#headSent = true;
+    this.#status = status;
+    this.#length = completeLength(headers);
+    if (this.#aborted || this.#done) return;
+    this.#res.writeHead(status, reason, flat);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#aborted || this.#done || chunk.length === 0) return true;
+    if (!this.#headSent) throw serverError(SERVER_ERRORS.RESPONSE_STATE, 'write() before head()', 500);
+    this.#bytes += chunk.length;
+    return this.#res.write(chunk);
+  }
+
+  drained(): Promise<void> {
+    const res = this.#res;
+    if (this.#aborted || this.#done || !res.writableNeedDrain) return RESOLVED;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+
+  end(appStatus = 0): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#aborted) return;
+    // A failed app mid-body: an abrupt close is the only way to tell the client it is incomplete.
+    if (appStatus !== 0 && incomplete(this.#length, this.#bytes, this.#req.method === 'HEAD')) this.#res.destroy();
+    else this.#res.end();
+  }
+
+  waitingForBody(): boolean {
+    const req = this.#req;
+    return !req.complete && !req.destroyed && req.readableLength === 0;
+  }
+
+  abort(reason: ProtocolError): void {
+    if (this.#aborted) return;
+    if (!this.#done) this.#ctx.aborted++;
+    this.#stop(reason);
+    this.#finish();
+  }
+
+  timeout(): void {
+    if (this.#done || this.#aborted) return;
+    this.#ctx.timedOut++;
+    this.#ctx.log.warn('request timed out', { code: SERVER_ERRORS.REQUEST_TIMEOUT, protocol: 'http', uri: this.#req.url, limit: 'requestTimeoutMs' });
+    this.fail(serverError(SERVER_ERRORS.REQUEST_TIMEOUT, `the request ran past requestTimeoutMs (${String(this.#ctx.limits.requestTimeoutMs)})`, 504));
+  }
+
+  /** Ends the request with an answer postern gives itself (or a reset once the head is out). */
+  fail(err: ProtocolError): void {
+    if (this.#aborted || (this.#done && this.#res.writableEnded)) return;
+    const headWasSent = this.#headSent;
+    this.#stop(err);
+    const res = this.#res;
+    this.#done = true;
+    if (headWasSent || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const a = cannedAnswer(err.httpStatus > 0 ? err.httpStatus : 500);
+    this.#status = a.status;
+    this.#headSent = true;
+    this.#bytes = a.body.length;
+    // The request body may still be arriving; ask node to close rather than parse what follows.
+    res.writeHead(a.status, a.reason, [...a.headers.flat(), 'Connection', 'close']);
+    res.end(a.body);
+  }
+
+  #stop(reason: ProtocolError): void {
+    // The request stream is left to node: destroying an unfinished IncomingMessage destroys the
+    // socket, and the answer postern is about to give would be lost with it.
+    this.#aborted = true;
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  readonly #onClose = (): void => {
+    if (!this.#res.writableFinished && !this.#aborted) {
+      this.#ctx.aborted++;
+      this.#stop(serverError(SERVER_ERRORS.CONNECTION_CLOSED, 'the client closed the connection before the response was complete'));
+    }
+    this.#finish();
+  };
+
+  #finishedOnce = false;
+
+  #finish(): void {
+    if (this.#finishedOnce) return;
+    this.#finishedOnce = true;
+    const ctx = this.#ctx;
+    ctx.inFlight--;
+    if (ctx.accessLog !== undefined) {
+      ctx.accessLog.write(accessRecord(ctx, 'http', this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#startMs, this.#seq));
+    }
+    this.#conn?.finished(this);
+  }
+}

@@ -1,0 +1,371 @@
+// One SCGI or uwsgi connection, from the application's side of the socket. Both protocols carry
+// one request per connection and frame the response as a head plus raw bytes, closed by closing
+// the connection, so one object is the decoder's sink, the request and its Responder at once.
+
+import type { Socket } from 'node:net';
+import type { ProtocolError } from '../../protocols/common/errors.ts';
+import type { Decoder, DecoderSink, RequestHead } from '../../protocols/common/events.ts';
+import { encodeResponseHead, type HeadForm, type HeaderList } from '../../protocols/common/head.ts';
+import { HEAD_FORM as SCGI_HEAD_FORM, ScgiDecoder } from '../../protocols/scgi/index.ts';
+import { HEAD_FORM as UWSGI_HEAD_FORM, UwsgiDecoder } from '../../protocols/uwsgi/index.ts';
+import { buildEnviron } from '../environ.ts';
+import type { Environ, Responder } from '../app/types.ts';
+import { isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { SERVER_ERRORS, serverError } from './errors.ts';
+import { asBuildContext, environBase, protocolErrorMeta } from './fastcgi-connection.ts';
+import { RequestInput, type InputOwner } from './request-input.ts';
+import { accessRecord, asProtocolError, cannedAnswer, completeLength, incomplete } from './shared.ts';
+
+const LINGER_MS = 2000;
+
+const WAITING = 0; // accepted, no complete head yet (headerTimeoutMs)
+const ACTIVE = 1; // the app has the request
+const LINGER = 2; // response sent, our side ended; discarding what the peer still sends
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export type StreamProtocol = 'scgi' | 'uwsgi';
+
+/** Serves one accepted socket as an SCGI or uwsgi connection: one request, then close. */
+export class StreamConnection implements DecoderSink, Responder, Tracked, InputOwner {
+  readonly #socket: Socket;
+  readonly #ctx: ServeContext;
+  readonly #protocol: StreamProtocol;
+  readonly #form: HeadForm;
+  readonly #decoder: Decoder;
+  readonly #controller = new AbortController();
+  #input: RequestInput | undefined;
+  #environ: Environ | undefined;
+  #phase = WAITING;
+  #phaseSince: number;
+  #lastDataAt: number;
+  #startedAt = 0;
+  #startMs = 0;
+  #seq = 0;
+  #started = false;
+  #headSent = false;
+  #done = false;
+  #aborted = false;
+  #ended = false;
+  #closed = false;
+  #isHead = false;
+  #status = 0;
+  #bytes = 0;
+  #length = -1;
+  #drainWaiters: Array<() => void> | null = null;
+
+  constructor(socket: Socket, ctx: ServeContext, protocol: StreamProtocol) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.#protocol = protocol;
+    this.#form = protocol === 'scgi' ? SCGI_HEAD_FORM : UWSGI_HEAD_FORM;
+    const l = ctx.limits;
+    const limits = { maxParamsBytes: l.maxParamsBytes, maxParamCount: l.maxParamCount, maxBodyBytes: l.maxBodyBytes };
+    this.#decoder = protocol === 'scgi' ? new ScgiDecoder(this, limits) : new UwsgiDecoder(this, limits);
+    this.#phaseSince = this.#lastDataAt = ctx.now;
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
+  }
+
+  get inFlight(): number {
+    return this.#started && !this.#done ? 1 : 0;
+  }
+
+  // ---- socket events ---------------------------------------------------------------------------
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#ended) return;
+    this.#lastDataAt = this.#ctx.now;
+    try {
+      this.#decoder.push(chunk);
+    } catch (err) {
+      this.#internalError(err);
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    try {
+      this.#decoder.end();
+    } catch (err) {
+      this.#internalError(err);
+      return;
+    }
+    // A client that half-closed after its request still gets the answer (allowHalfOpen).
+    if (!this.#started || this.#done) this.#endSocket();
+  };
+
+  readonly #onError = (err: Error): void => {
+    const log = this.#ctx.log;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (isDisconnect(err)) {
+      if (log.debugEnabled) log.debug(`${this.#protocol} peer disconnected`, { code, peer: peerOf(this.#socket) });
+    } else {
+      log.warn(`${this.#protocol} socket error`, { code, peer: peerOf(this.#socket), error: err.message });
+    }
+  };
+
+  readonly #onClose = (): void => {
+    this.#closed = true;
+    this.#ended = true;
+    if (this.#started && !this.#done) {
+      this.#abortRequest(serverError(SERVER_ERRORS.CONNECTION_CLOSED, `the ${this.#protocol} connection closed before the response was complete`));
+    }
+    this.#onDrain();
+    this.#ctx.release(this);
+  };
+
+  readonly #onDrain = (): void => {
+    const waiters = this.#drainWaiters;
+    if (waiters === null) return;
+    this.#drainWaiters = null;
+    for (const w of waiters) w();
+  };
+
+  // ---- DecoderSink ---------------------------------------------------------------------------
+
+  request(head: RequestHead): void {
+    const ctx = this.#ctx;
+    this.#started = true;
+    this.#phase = ACTIVE;
+    this.#startedAt = ctx.now;
+    if (ctx.accessLog !== undefined) this.#startMs = Date.now();
+    this.#seq = ++ctx.requests;
+    ctx.inFlight++;
+    const input = (this.#input = new RequestInput(this));
+    let environ: Environ;
+    try {
+      const b = environBase(this.#socket, ctx, this.#protocol);
+      environ = buildEnviron(head, asBuildContext({ ...b, input, data: undefined, signal: this.#controller.signal }));
+    } catch (err) {
+      this.#ctx.log.warn(`${this.#protocol} request refused`, { peer: peerOf(this.#socket), error: err instanceof Error ? err.message : String(err) });
+      this.#fail(asProtocolError(err, 0));
+      return;
+    }
+    this.#environ = environ;
+    this.#isHead = environ.REQUEST_METHOD === 'HEAD';
+    void this.#run(environ);
+  }
+
+  async #run(environ: Environ): Promise<void> {
+    await this.#ctx.tree.handle(environ, this);
+    if (!this.#done) this.#fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'the app returned without ending its response', 500));
+  }
+
+  body(_id: number, chunk: Buffer): void {
+    const input = this.#input;
+    if (input !== undefined && input.feed(chunk, 0)) {
+      input.blocked = true;
+      this.#socket.pause();
+    }
+  }
+
+  bodyEnd(): void {
+    this.#input?.finish();
+  }
+
+  data(): void {}
+
+  dataEnd(): void {}
+
+  abort(): void {
+    this.#abortRequest(serverError(SERVER_ERRORS.CONNECTION_CLOSED, `the ${this.#protocol} peer closed the connection before sending the whole body`));
+  }
+
+  reply(bytes: Buffer, close: boolean): void {
+    this.#write(bytes);
+    if (close) this.#endSocket();
+  }
+
+  error(err: ProtocolError): void {
+    const ctx = this.#ctx;
+    ctx.protocolErrors++;
+    ctx.log.warn(`${this.#protocol} protocol error`, protocolErrorMeta(err, this.#socket));
+    if (this.#started) {
+      // httpStatus 0: the framing is lost (bytes past the body), so only closing is safe.
+      if (err.httpStatus === 0 || this.#done) {
+        this.#abortRequest(err);
+        this.#socket.destroy();
+        return;
+      }
+      this.#fail(err);
+      return;
+    }
+    if (err.httpStatus > 0) this.#answer(err.httpStatus);
+    this.#endSocket();
+  }
+
+  // ---- InputOwner ------------------------------------------------------------------------------
+
+  unblock(input: RequestInput): void {
+    if (!input.blocked) return;
+    input.blocked = false;
+    if (!this.#closed) this.#socket.resume();
+  }
+
+  // ---- Responder -------------------------------------------------------------------------------
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get headSent(): boolean {
+    return this.#headSent;
+  }
+
+  head(status: number, reason: string, headers: HeaderList): void {
+    if (this.#headSent) throw serverError(SERVER_ERRORS.RESPONSE_STATE, 'response head already sent', 500);
+    const bytes = encodeResponseHead(this.#form, status, reason, headers);
+    this.#headSent = true;
+    this.#status = status;
+    this.#length = completeLength(headers);
+    if (!this.#aborted && !this.#done) this.#write(bytes);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#aborted || this.#done || chunk.length === 0) return true;
+    if (!this.#headSent) throw serverError(SERVER_ERRORS.RESPONSE_STATE, 'write() before head()', 500);
+    this.#bytes += chunk.length;
+    if (this.#isHead) return true;
+    return this.#write(chunk);
+  }
+
+  drained(): Promise<void> {
+    if (this.#aborted || this.#done || this.#ended || !this.#socket.writableNeedDrain) return RESOLVED;
+    return new Promise((resolve) => (this.#drainWaiters ??= []).push(resolve));
+  }
+
+  end(appStatus = 0): void {
+    if (this.#done) return;
+    if (appStatus !== 0 && !this.#aborted && incomplete(this.#length, this.#bytes, this.#isHead)) {
+      // The response is incomplete (the app failed mid-body): closing abruptly is the only way
+      // SCGI/uwsgi can tell the front server, which then reports an upstream error.
+      this.#finish();
+      this.#socket.destroy();
+      return;
+    }
+    this.#finish();
+    this.#endSocket();
+  }
+
+  // ---- Tracked ---------------------------------------------------------------------------------
+
+  drain(): void {
+    // One request per connection: an idle one (no request yet) is closed, a busy one finishes.
+    if (!this.#started) this.#socket.destroy();
+  }
+
+  destroy(): void {
+    if (this.#closed) return;
+    if (this.#started && !this.#done) this.#abortRequest(serverError(SERVER_ERRORS.SHUTDOWN, 'the server is shutting down'));
+    this.#socket.destroy();
+  }
+
+  sweep(now: number): void {
+    const l = this.#ctx.limits;
+    switch (this.#phase) {
+      case WAITING:
+        if (l.headerTimeoutMs > 0 && now - this.#phaseSince >= l.headerTimeoutMs) {
+          this.#ctx.log.info(`${this.#protocol} request head not complete in time`, { code: SERVER_ERRORS.HEADER_TIMEOUT, peer: peerOf(this.#socket), limit: 'headerTimeoutMs' });
+          this.#socket.destroy();
+        }
+        return;
+      case ACTIVE: {
+        if (this.#done) return;
+        if (l.requestTimeoutMs > 0 && now - this.#startedAt >= l.requestTimeoutMs) {
+          this.#ctx.timedOut++;
+          this.#ctx.log.warn('request timed out', { code: SERVER_ERRORS.REQUEST_TIMEOUT, protocol: this.#protocol, uri: this.#environ?.REQUEST_URI, limit: 'requestTimeoutMs' });
+          this.#fail(serverError(SERVER_ERRORS.REQUEST_TIMEOUT, `the request ran past requestTimeoutMs (${String(l.requestTimeoutMs)})`, 504));
+          return;
+        }
+        const input = this.#input;
+        if (l.bodyIdleTimeoutMs > 0 && input !== undefined && input.open && !input.blocked && input.readableLength === 0 &&
+          now - this.#lastDataAt >= l.bodyIdleTimeoutMs) {
+          this.#fail(serverError(SERVER_ERRORS.BODY_TIMEOUT, `no body bytes for bodyIdleTimeoutMs (${String(l.bodyIdleTimeoutMs)})`, 408));
+        }
+        return;
+      }
+      default:
+        if (now - this.#phaseSince >= LINGER_MS) this.#socket.destroy();
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  #write(buf: Uint8Array): boolean {
+    if (this.#ended) return true;
+    return this.#socket.write(buf);
+  }
+
+  /** Postern answers by itself with `status` (the head is not out yet) and closes. */
+  #answer(status: number): void {
+    const a = cannedAnswer(status);
+    this.#status = status;
+    this.#headSent = true;
+    this.#socket.cork();
+    this.#write(encodeResponseHead(this.#form, a.status, a.reason, a.headers));
+    if (!this.#isHead) this.#write(a.body);
+    this.#bytes += a.body.length;
+    this.#socket.uncork();
+  }
+
+  /** Ends the request with an error postern answers itself when it still can, then closes. */
+  #fail(err: ProtocolError): void {
+    if (this.#done) return;
+    const headWasSent = this.#headSent;
+    this.#stop(err);
+    if (headWasSent || this.#ended) {
+      this.#finish();
+      this.#socket.destroy();
+      return;
+    }
+    this.#answer(err.httpStatus > 0 ? err.httpStatus : 500);
+    this.#finish();
+    this.#endSocket();
+  }
+
+  #abortRequest(reason: ProtocolError): void {
+    if (this.#done || !this.#started) return;
+    this.#ctx.aborted++;
+    this.#stop(reason);
+    this.#finish();
+  }
+
+  #stop(reason: ProtocolError): void {
+    this.#aborted = true;
+    this.#input?.fail(reason);
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const ctx = this.#ctx;
+    ctx.inFlight--;
+    if (this.#input?.open === true) this.#input.destroy();
+    if (ctx.accessLog !== undefined) {
+      ctx.accessLog.write(accessRecord(ctx, this.#protocol, this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#startMs, this.#seq));
+    }
+  }
+
+  #endSocket(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#phase = LINGER;
+    this.#phaseSince = this.#ctx.now;
+    const s = this.#socket;
+    s.end();
+    // Read and drop what the peer still sends (an unread body) so closing does not reset the
+    // connection under the response (Go child.go, issue 4183).
+    if (this.#input?.blocked === true) this.#input.blocked = false;
+    s.resume();
+  }
+
+  #internalError(err: unknown): void {
+    this.#ctx.log.error(`${this.#protocol} connection failed`, { peer: peerOf(this.#socket), error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    this.destroy();
+  }
+}

@@ -1,0 +1,276 @@
+// A supervised worker, from the worker process's side: waits for the master's init, starts the
+// server on the inherited listeners, then heartbeats, counts requests, answers metrics requests
+// and stops when told to (or when the master goes away).
+
+import { performance } from 'node:perf_hooks';
+import type { Environ, Responder } from '../app/types.ts';
+import type { EventLog } from '../log/types.ts';
+import { silentLog } from '../log/types.ts';
+import {
+  MAX_REPORTED, TAG, WORKER_ENV, isMasterMessage,
+  type InflightReport, type MasterMessage, type PoolSnapshot, type WorkerListener, type WorkerMessage,
+} from './messages.ts';
+import { SUPERVISOR_ERRORS, SupervisorError } from './options.ts';
+
+/** What runWorker needs from the server: PosternServer fits. */
+export interface WorkerServer {
+  /** Graceful: stop accepting, finish in flight. */
+  close(): Promise<void>;
+  closeNow(): void | Promise<void>;
+  /** Fallback request count when the tree is not tracked (`ctx.track`). */
+  stats?(): { readonly requests: number; readonly inFlight: number };
+}
+
+/** Anything with the Tree's dispatch method. */
+export interface Handles {
+  handle(environ: Environ, responder: Responder): Promise<void>;
+}
+
+export interface WorkerContext<C = unknown> {
+  /** 1, 2, 3… in spawn order over the master's life (the access log's `worker` field). */
+  readonly workerId: number;
+  readonly generation: number;
+  /** The config the master resolved (for a reload, the new one), exactly as runSupervised got it. */
+  readonly config: C;
+  /** Pass as ServerOptions.listeners: `{ protocol, address: 'fd:4' }`… plus `origin`, what the master bound. */
+  readonly listeners: readonly WorkerListener[];
+  /**
+   * Wraps `tree.handle` (in place) so the worker reports requests in flight (method, uri, age; the
+   * master names a stuck one when it kills) and counts finished ones (maxRequestsPerWorker).
+   */
+  track<T extends Handles>(tree: T): T;
+  /** Runs on the master's SIGUSR1. */
+  onReopenLogs(fn: () => void | Promise<void>): void;
+  /** What `collect` returns for this worker (e.g. the status registry's snapshot); structured-clonable. */
+  setMetricsSource(fn: () => unknown): void;
+  /** The whole pool as the master sees it, with every worker's metrics (for a status page). */
+  poolSnapshot(timeoutMs?: number): Promise<PoolSnapshot>;
+}
+
+export interface RunWorkerOptions {
+  /** Where the worker's own lifecycle lines go. */
+  readonly log?: EventLog;
+  /** Runs after the server closed, before exit (flush logs). */
+  readonly beforeExit?: () => void | Promise<void>;
+  /** Call process.exit when stopped (default true: app timers and pools must not keep a stopped worker alive). */
+  readonly exit?: boolean;
+}
+
+/** True in a process the supervisor started as a worker. */
+export function isWorkerProcess(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[WORKER_ENV] !== undefined && typeof process.send === 'function';
+}
+
+interface Inflight {
+  readonly method: string;
+  readonly uri: string;
+  readonly start: number;
+}
+
+type InitMessage = Extract<MasterMessage, { type: 'init' }>;
+
+/**
+ * Runs this process as a worker: `start` builds and starts the server (it must be listening when
+ * the promise resolves). Resolves with the exit status once the worker has stopped (and, unless
+ * `exit: false`, exits the process with it). A failing `start` is reported to the master and exits 1.
+ */
+export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => Promise<WorkerServer>, options: RunWorkerOptions = {}): Promise<number> {
+  if (!isWorkerProcess()) throw new SupervisorError(SUPERVISOR_ERRORS.NOT_A_WORKER, `runWorker: not started by the postern supervisor (${WORKER_ENV} unset or no IPC channel)`);
+  const log = options.log ?? silentLog;
+  const send = (m: WorkerMessage): void => {
+    if (process.connected) process.send?.(m, undefined, undefined, noop);
+  };
+
+  // The master owns lifecycle. A terminal's ^C or hang-up reaches the whole process group; the
+  // master decides what that means and tells us. SIGTERM alone (systemd KillMode=control-group,
+  // someone's kill) is a graceful stop.
+  const ignore = (): void => {};
+  for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1'] as const) process.on(sig, ignore);
+
+  // One listener from the start: the master may send stop right behind init, in the same tick.
+  const early: MasterMessage[] = [];
+  let deliver: (m: MasterMessage) => void = (m) => { early.push(m); };
+  let gotInit: (m: InitMessage) => void = noop;
+  const init = await new Promise<InitMessage>((resolve) => {
+    gotInit = resolve;
+    process.on('message', (m: unknown) => {
+      if (!isMasterMessage(m)) return;
+      if (m.type === 'init') gotInit(m);
+      else deliver(m);
+    });
+  });
+  const inflight = new Map<number, Inflight>();
+  let nextToken = 1;
+  let finished = 0;
+  let tracked = false;
+  let metricsSource: (() => unknown) | undefined;
+  const reopeners: Array<() => void | Promise<void>> = [];
+  const poolWaiters = new Map<number, (s: PoolSnapshot) => void>();
+  let nextPoolId = 1;
+  let server: WorkerServer | undefined;
+
+  const beat = (): void => {
+    const now = performance.now();
+    const oldest: InflightReport[] = [];
+    // Map iteration is insertion order: the first entries are the oldest requests.
+    for (const r of inflight.values()) {
+      if (oldest.length === MAX_REPORTED) break;
+      oldest.push({ method: r.method, uri: r.uri, ageMs: Math.round(now - r.start) });
+    }
+    const stats = tracked ? undefined : server?.stats?.();
+    send({
+      postern: TAG,
+      type: 'heartbeat',
+      requests: tracked ? finished : (stats?.requests ?? 0),
+      inflight: tracked ? inflight.size : (stats?.inFlight ?? 0),
+      oldest,
+      rssBytes: process.memoryUsage.rss(),
+    });
+  };
+
+  const ctx: WorkerContext<C> = {
+    workerId: init.workerId,
+    generation: init.generation,
+    config: init.config as C,
+    listeners: init.listeners,
+    track<T extends Handles>(tree: T): T {
+      tracked = true;
+      const inner = tree.handle.bind(tree);
+      (tree as Handles).handle = async (environ: Environ, responder: Responder): Promise<void> => {
+        const token = nextToken++;
+        const uri = typeof environ.REQUEST_URI === 'string' ? environ.REQUEST_URI : `${environ.SCRIPT_NAME}${environ.PATH_INFO}`;
+        inflight.set(token, { method: environ.REQUEST_METHOD, uri, start: performance.now() });
+        try {
+          await inner(environ, responder);
+        } finally {
+          inflight.delete(token);
+          // Report at once on reaching the limit: the replacement starts a heartbeat sooner.
+          if (++finished === init.requestLimit) beat();
+        }
+      };
+      return tree;
+    },
+    onReopenLogs(fn) {
+      reopeners.push(fn);
+    },
+    setMetricsSource(fn) {
+      metricsSource = fn;
+    },
+    poolSnapshot(timeoutMs = 2000) {
+      const id = nextPoolId++;
+      return new Promise<PoolSnapshot>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          poolWaiters.delete(id);
+          reject(new Error('poolSnapshot: the master did not answer in time'));
+        }, timeoutMs);
+        poolWaiters.set(id, (s) => {
+          clearTimeout(timer);
+          resolve(s);
+        });
+        send({ postern: TAG, type: 'pool-request', id });
+      });
+    },
+  };
+
+  const heartbeat = setInterval(beat, init.heartbeatIntervalMs);
+  heartbeat.unref();
+  let stopped: Promise<number> | undefined;
+  let resolveDone: (code: number) => void = noop;
+  const done = new Promise<number>((resolve) => { resolveDone = resolve; });
+  const stop = (graceful: boolean, timeoutMs: number, why: string): Promise<number> => {
+    if (stopped !== undefined) {
+      if (!graceful) void server?.closeNow();
+      return stopped;
+    }
+    log.info(`worker ${init.workerId} stopping (${why})`, { worker: init.workerId, graceful });
+    stopped = (async () => {
+      clearInterval(heartbeat);
+      if (server !== undefined) {
+        if (graceful) {
+          let timer: NodeJS.Timeout | undefined;
+          const inTime = await Promise.race([
+            server.close().then(() => true),
+            new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
+          ]);
+          clearTimeout(timer);
+          if (!inTime) await server.closeNow();
+        } else {
+          await server.closeNow();
+        }
+      }
+      try {
+        await options.beforeExit?.();
+      } catch (err) {
+        log.error('worker beforeExit failed', { worker: init.workerId, error: String(err) });
+      }
+      if (options.exit !== false) process.exit(0);
+      resolveDone(0);
+      return 0;
+    })();
+    return stopped;
+  };
+
+  const onMessage = (m: MasterMessage): void => {
+    switch (m.type) {
+      case 'stop':
+        void stop(m.graceful, m.timeoutMs, 'the master asked');
+        break;
+      case 'reopen-logs':
+        for (const fn of reopeners) {
+          Promise.resolve().then(fn).catch((err: unknown) => log.error('reopening logs failed', { error: String(err) }));
+        }
+        break;
+      case 'collect': {
+        let snapshot: unknown = null;
+        try {
+          snapshot = metricsSource?.() ?? null;
+        } catch (err) {
+          log.warn('metrics source failed', { error: String(err) });
+        }
+        send({ postern: TAG, type: 'metrics', id: m.id, snapshot });
+        break;
+      }
+      case 'pool':
+        poolWaiters.get(m.id)?.(m.snapshot as PoolSnapshot);
+        poolWaiters.delete(m.id);
+        break;
+      case 'init':
+        break;
+    }
+  };
+  deliver = onMessage;
+  for (const m of early.splice(0)) onMessage(m);
+  process.on('SIGTERM', () => void stop(true, init.shutdownTimeoutMs, 'SIGTERM'));
+  // The master is gone (killed -9, or crashed): finish what we have and leave; nobody will stop us.
+  process.on('disconnect', () => void stop(true, init.shutdownTimeoutMs, 'the master went away'));
+
+  try {
+    server = await start(ctx);
+  } catch (err) {
+    const code = typeof (err as { code?: unknown } | null)?.code === 'string' ? (err as { code: string }).code : 'POSTERN_ERR_WORKER_START';
+    const message = err instanceof Error ? err.message : String(err);
+    log.error(`worker ${init.workerId} failed to start: ${message}`, { worker: init.workerId, code });
+    clearInterval(heartbeat);
+    // Let the fatal message leave before exiting (an IPC write may still be queued).
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      const m: WorkerMessage = { postern: TAG, type: 'fatal', code, message };
+      if (!process.connected || process.send?.(m, undefined, undefined, () => { clearTimeout(timer); resolve(); }) === undefined) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    if (options.exit !== false) process.exit(1);
+    return 1;
+  }
+  if (stopped !== undefined) {
+    // Told to stop while starting: close what start() opened.
+    await server.closeNow();
+    return stopped;
+  }
+  send({ postern: TAG, type: 'ready' });
+  beat();
+  return done;
+}
+
+function noop(): void {}
