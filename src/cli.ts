@@ -2,12 +2,12 @@
 // become one frozen configuration; then either `check-config` reports on it or the server starts,
 // logs where it listens, and answers signals (TERM graceful stop, INT fast stop, HUP reload).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { exampleTree } from './examples/tree.ts';
-import { startServer } from './server/server.ts';
+import { Writable } from 'node:stream';
 import type { PosternServer } from './server/server.ts';
 import { Tree } from './app/tree.ts';
 import type { Environ } from './app/types.ts';
@@ -19,11 +19,19 @@ import { resolveConfig } from './config/load.ts';
 import { suggest } from './config/suggest.ts';
 import type { PosternConfig, RawValues } from './config/load.ts';
 import { buildTree } from './config/mounts.ts';
-import { createConsoleLog } from './config/console-log.ts';
+import { MASTER_OPTIONS, needsMaster } from './config/options.ts';
+import { createOperatorLogs, processStatus, startServing, statusUrl, STATUS_URL_ERROR, tcpPorts } from './operate.ts';
+import type { OperatorLogs } from './operate.ts';
+import type { ServerOptions } from './server/options.ts';
+import { Metrics } from './status/metrics.ts';
+import { readListenBacklog } from './status/backlog.ts';
+import { runStatusTop } from './status/top.ts';
+import type { ManagedAccessLog } from './log/access-log.ts';
+import type { StatusRoutes } from './status/endpoint.ts';
 import { SwappableTree } from './config/swappable-tree.ts';
 import { isWorkerProcess, runSupervised, runWorker } from './supervisor/index.ts';
 import type { Supervisor, SupervisorSettings } from './supervisor/index.ts';
-import type { ConsoleLog } from './config/console-log.ts';
+import { dropPrivileges, lookupGroup, lookupUser, PRIVILEGE_ERRORS, PrivilegeError, rootCheck } from './server/privileges.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS, formatHealth, healthTarget, HEALTH_ERRORS, probeHealth } from './health.ts';
 
 /** Exit statuses: 0 ok or a requested stop, 1 a failure while running, 2 a usage or config error. */
@@ -75,6 +83,8 @@ export interface CliActions {
   readonly checkConfig: (program: Command, io: CliIo, file: string | undefined, options: { skipPathChecks: boolean }) => number;
   /** Probe a running postern configured like this; returns the exit status (0 healthy, 1 not). */
   readonly health?: (program: Command, io: CliIo, options: HealthOptions) => Promise<number>;
+  /** Draw the status page of a running postern; returns the exit status. */
+  readonly status?: (program: Command, io: CliIo, options: StatusOptions) => Promise<number>;
 }
 
 export interface HealthOptions {
@@ -91,7 +101,46 @@ export const defaultActions: CliActions = {
     return EXIT.OK;
   },
   health,
+  status: statusCommand,
 };
+
+export interface StatusOptions {
+  /** The status URL; default: the statusPath this configuration serves over HTTP. */
+  readonly url?: string;
+  readonly once: boolean;
+  readonly intervalMs: number;
+}
+
+/** `postern status [URL]`: the status page as a table, redrawn every interval until ^C (or once). */
+async function statusCommand(program: Command, io: CliIo, options: StatusOptions): Promise<number> {
+  let url = options.url;
+  if (url === undefined) {
+    const { flags } = commandLineValues(program);
+    const found = statusUrl(resolveConfig({ flags, env: io.env, cwd: io.cwd, checkPaths: false }));
+    if ('why' in found) {
+      io.stderr(`postern: ${found.why} [${STATUS_URL_ERROR}]\n`);
+      return EXIT.CONFIG;
+    }
+    url = found.url;
+  }
+  const out = Object.assign(new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      io.stdout(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+      callback();
+    },
+  }), { isTTY: io.isTTY && process.stdout.isTTY === true });
+  const controller = new AbortController();
+  const stop = (): void => { controller.abort(); };
+  io.signals.on('SIGINT', stop);
+  io.signals.on('SIGTERM', stop);
+  try {
+    await runStatusTop(url, { intervalMs: options.intervalMs, once: options.once, out, signal: controller.signal });
+    return EXIT.OK;
+  } finally {
+    io.signals.off('SIGINT', stop);
+    io.signals.off('SIGTERM', stop);
+  }
+}
 
 /** `postern health`: the listener and ping path this configuration would serve, probed once. */
 async function health(program: Command, io: CliIo, options: HealthOptions): Promise<number> {
@@ -180,6 +229,24 @@ export function buildProgram(io: CliIo, actions: CliActions, setStatus: (code: n
     .action((file: string | undefined, opts: { skipPathChecks?: boolean }) => {
       setStatus(actions.checkConfig(program, io, file, { skipPathChecks: opts.skipPathChecks === true }));
     });
+  program.command('status')
+    .description('show the status page of a running postern (statusPath) as a table of workers and mounts, redrawn every interval until ^C, '
+      + 'in the manner of uwsgitop; without URL, the statusPath this configuration serves over HTTP (on statusListen if set)')
+    .argument('[url]', 'the status URL, e.g. http://127.0.0.1:9100/postern/status')
+    .option('--once', 'print one table and exit (1 if the page cannot be fetched)')
+    .option('--interval-ms <MS>', 'refresh interval in milliseconds (default: 2000)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (url: string | undefined, opts: { once?: boolean; intervalMs?: string }) => {
+      const intervalMs = opts.intervalMs === undefined ? 2000 : Number(opts.intervalMs);
+      if (!Number.isInteger(intervalMs) || intervalMs < 100) {
+        io.stderr(`postern: --interval-ms must be an integer of at least 100, got ${JSON.stringify(opts.intervalMs)} [${CONFIG_ERRORS.USAGE}]\n`);
+        setStatus(EXIT.CONFIG);
+        return;
+      }
+      const run = actions.status ?? statusCommand;
+      setStatus(await run(program, io, { once: opts.once === true, intervalMs, ...(url === undefined ? {} : { url }) }));
+    });
   program.command('health')
     .description('probe a running postern configured like this one (flags before the command, POSTERN_* variables, config file) '
       + 'and exit 0 if it answers, 1 if not: GET pingPath when set (on statusListen if set), else FastCGI GET_VALUES, uwsgi PING or any HTTP/SCGI answer; '
@@ -214,7 +281,8 @@ export function summary(config: PosternConfig): string {
   for (const m of config.mount) {
     lines.push(`  mount   ${m.prefix.padEnd(8)} ${m.module}#${m.export}${m.kind === 'auto' ? '' : ` kind=${m.kind}`}${m.role === 'responder' ? '' : ` role=${m.role}`}`);
   }
-  lines.push(`  workers ${config.workers}`);
+  const masterFor = MASTER_OPTIONS.filter((name) => config[name] > 0);
+  lines.push(`  workers ${config.workers}${config.workers === 1 && masterFor.length > 0 ? ` (under a master, for ${masterFor.join(', ')})` : ''}`);
   const set = Object.entries(config.sources).filter(([name, src]) => src !== 'default' && !['fastcgi', 'scgi', 'uwsgi', 'http', 'mount', 'workers', 'config', 'statusListen'].includes(name));
   for (const [name, src] of set) {
     lines.push(`  ${name} = ${JSON.stringify((config as unknown as Record<string, unknown>)[name] ?? 'off')}  (${src})`);
@@ -225,11 +293,23 @@ export function summary(config: PosternConfig): string {
 
 // ——— serving ———
 
-function serverOptions(config: PosternConfig, tree: Tree, log: EventLog): Parameters<typeof startServer>[0] {
+/** What a process serves with besides its configuration: the shared metrics, access log and status routes. */
+interface Operating {
+  readonly metrics: Metrics;
+  readonly accessLog: ManagedAccessLog | undefined;
+  /** Undefined when off, or when statusListen carries them instead. */
+  readonly statusRoutes: StatusRoutes | undefined;
+}
+
+function serverOptions(config: PosternConfig, tree: Tree, log: EventLog, operating?: Operating): ServerOptions {
   return {
     tree,
     listeners: config.listeners,
     log,
+    ...(operating === undefined ? {} : { metrics: operating.metrics }),
+    ...(operating?.accessLog === undefined ? {} : { accessLog: operating.accessLog }),
+    ...(operating?.statusRoutes === undefined ? {} : { statusRoutes: operating.statusRoutes }),
+    slowRequestMs: config.slowRequestMs,
     maxParamsBytes: config.maxParamsBytes,
     maxParamCount: config.maxParamCount,
     maxBodyBytes: config.maxBodyBytes,
@@ -244,6 +324,12 @@ function serverOptions(config: PosternConfig, tree: Tree, log: EventLog): Parame
     trustForwardedProto: config.trustForwardedProto,
     debug: config.debug,
     ...(config.socketMode === undefined ? {} : { socketMode: config.socketMode }),
+    writeTimeoutMs: config.writeTimeoutMs,
+    maxInflightRequests: config.maxInflightRequests,
+    retryAfterSeconds: config.retryAfterSeconds,
+    allowedClients: config.allowedClients,
+    ...(config.socketOwner === undefined ? {} : { socketOwner: config.socketOwner }),
+    ...(config.socketGroup === undefined ? {} : { socketGroup: config.socketGroup }),
   };
 }
 
@@ -262,7 +348,8 @@ async function loadTree(config: PosternConfig, log: EventLog, fresh?: string): P
 /** What the listeners depend on: when a reload changes none of it, only the tree is swapped. */
 function listenerKey(config: PosternConfig): string {
   const { tree: _tree, log: _log, ...rest } = serverOptions(config, new Tree(), silentLog);
-  return JSON.stringify(rest);
+  // The status routes are built with the listeners: a change to them restarts the listeners too.
+  return JSON.stringify({ ...rest, status: [config.statusPath, config.pingPath, config.statusListen] });
 }
 
 function announce(server: PosternServer, log: EventLog): void {
@@ -270,12 +357,15 @@ function announce(server: PosternServer, log: EventLog): void {
 }
 
 /** The supervisor's view of a configuration: listeners, worker count, policy, and the config for workers. */
-function supervisorSettings(config: PosternConfig): SupervisorSettings<PosternConfig> {
+export function supervisorSettings(config: PosternConfig): SupervisorSettings<PosternConfig> {
   return {
     workers: config.workers,
-    listeners: config.listeners,
+    // The master binds statusListen too; each worker finds it among its inherited listeners by origin.
+    listeners: config.statusListen === undefined ? config.listeners : [...config.listeners, { protocol: 'http', address: config.statusListen }],
     workerConfig: config,
     socketMode: config.socketMode,
+    socketOwner: config.socketOwner,
+    socketGroup: config.socketGroup,
     requestTimeoutMs: config.requestTimeoutMs,
     killGraceMs: config.killGraceMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
@@ -283,11 +373,21 @@ function supervisorSettings(config: PosternConfig): SupervisorSettings<PosternCo
     maxRequestsJitter: config.maxRequestsJitter,
     maxWorkerRssMiB: config.maxWorkerRssMiB,
     maxWorkerLifetimeMs: config.maxWorkerLifetimeMs,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    workerStartTimeoutMs: config.workerStartTimeoutMs,
+    respawnDelayMs: config.respawnDelayMs,
+    respawnDelayMaxMs: config.respawnDelayMaxMs,
+    fastDeathMs: config.fastDeathMs,
+    crashLoopDeaths: config.crashLoopDeaths,
+    crashLoopWindowMs: config.crashLoopWindowMs,
   };
 }
 
-/** workers > 1: this process becomes the master; it binds the listeners and re-runs this command as each worker. */
-async function serveSupervised(program: Command, io: CliIo, config: PosternConfig, log: ConsoleLog): Promise<number> {
+/**
+ * workers > 1, or a policy only a master can carry out (`needsMaster`): this process becomes the
+ * master; it binds the listeners and re-runs this command as each worker.
+ */
+async function serveSupervised(program: Command, io: CliIo, config: PosternConfig, log: OperatorLogs): Promise<number> {
   const { flags } = commandLineValues(program);
   let supervisor: Supervisor;
   try {
@@ -308,35 +408,150 @@ async function serveSupervised(program: Command, io: CliIo, config: PosternConfi
     log.close();
     throw err;
   }
+  try {
+    dropMasterPrivileges(config, log);
+  } catch (err) {
+    log.error(`${(err as Error).message}; stopping`, { code: (err as { code?: unknown }).code });
+    await supervisor.stop(false);
+    log.close();
+    return EXIT.FAILURE;
+  }
   log.info(`postern ${packageVersion()} ready (master pid ${process.pid}, ${supervisor.workers().length} workers)`);
   const status = await supervisor.exited;
   log.close();
   return status;
 }
 
+/** The root check (src/server/privileges.ts): the refusal, or undefined to go on (a warning logged when due). */
+function rootRefusal(config: PosternConfig, log: EventLog): PrivilegeError | undefined {
+  const verdict = rootCheck({
+    euid: process.geteuid?.() ?? -1,
+    allowRoot: config.allowRoot,
+    user: config.user,
+    addresses: [...config.listeners.map((l) => l.address), ...(config.statusListen === undefined ? [] : [config.statusListen])],
+  });
+  if (verdict.action === 'warn') log.warn(verdict.message, { code: PRIVILEGE_ERRORS.RUNNING_AS_ROOT });
+  return verdict.action === 'refuse' ? new PrivilegeError(PRIVILEGE_ERRORS.RUNNING_AS_ROOT, verdict.message) : undefined;
+}
+
+/** Started as root with user or group set: privileges are dropped after binding. */
+function switchesUser(config: PosternConfig): boolean {
+  return process.geteuid?.() === 0 && (config.user !== undefined || config.group !== undefined);
+}
+
+/**
+ * Before the workers start: the event log file the master opened as root goes to the user the
+ * workers switch to, so they (and the master, later, on SIGUSR1) can append to it and reopen it.
+ */
+function handOverLogFile(config: PosternConfig, log: EventLog): void {
+  if (!switchesUser(config) || config.logFile === undefined) return;
+  const who = config.user === undefined ? undefined : lookupUser(config.user);
+  const gid = config.group !== undefined ? lookupGroup(config.group) : (who?.gid ?? -1);
+  try {
+    chownSync(config.logFile, who?.uid ?? -1, gid);
+  } catch (err) {
+    log.warn(`cannot hand ${config.logFile} to ${config.user ?? config.group ?? ''}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** The master, its listeners bound and its workers up (each already switched), drops root too. */
+function dropMasterPrivileges(config: PosternConfig, log: EventLog): void {
+  if (!switchesUser(config)) return;
+  const id = dropPrivileges({ user: config.user, group: config.group });
+  if (id !== undefined) log.info(`master switched to uid ${String(id.uid)} gid ${String(id.gid)}`, { uid: id.uid, gid: id.gid });
+}
+
 /** In a process the supervisor started: serve the master's configuration on the inherited listeners. */
 async function serveAsWorker(io: CliIo): Promise<number> {
-  const log = createConsoleLog({ logLevel: 'info', logFormat: 'auto' }, io);
+  const worker = Number(io.env['POSTERN_WORKER_ID']);
+  const log = createOperatorLogs({ logLevel: 'info', logFormat: 'auto' }, io, Number.isInteger(worker) ? { worker } : {});
   return runWorker<PosternConfig>(async (ctx) => {
     const config = ctx.config;
+    // Before the app is imported: its module code must not run as root. The listeners are the
+    // master's, inherited already bound.
+    dropPrivileges(config);
     log.configure(config);
+    const accessLog = log.openAccessLog(config);
     ctx.onReopenLogs(() => { log.reopen(); });
     const tree = ctx.track(await loadTree(config, log));
-    return startServer({ ...serverOptions(config, tree, log), listeners: ctx.listeners, worker: ctx.workerId });
-  }, { log, beforeExit: () => { log.close(); } });
+    const metrics = new Metrics({ worker: ctx.workerId });
+    // Filled in below; the status routes read it per request.
+    const serving: { server?: PosternServer } = {};
+    const status = processStatus(config, {
+      metrics,
+      log,
+      healthy: () => serving.server?.context.draining !== true,
+      // The whole pool, as the master collects it from every worker (this one's own metrics included).
+      input: async () => ({ pool: await ctx.poolSnapshot(), backlog: await readListenBacklog(tcpPorts(serving.server?.listeners ?? [])) }),
+    });
+    ctx.setMetricsSource(() => status.snapshot());
+    // supervisorSettings puts statusListen right after the configured listeners.
+    const statusListener = config.statusListen === undefined ? undefined : ctx.listeners[config.listeners.length];
+    const listeners = ctx.listeners.filter((l) => l !== statusListener);
+    serving.server = await startServing(
+      { ...serverOptions(config, tree, log, { metrics, accessLog, statusRoutes: statusListener === undefined ? status.routes : undefined }), listeners, worker: ctx.workerId },
+      statusListener === undefined ? undefined : { listener: { protocol: 'http', address: statusListener.address }, routes: status.routes },
+    );
+    return serving.server;
+  }, {
+    log,
+    beforeExit: async () => {
+      log.close();
+      await log.closed;
+    },
+  });
 }
 
 async function serve(program: Command, io: CliIo): Promise<number> {
   if (isWorkerProcess(io.env)) return serveAsWorker(io);
   const { flags } = commandLineValues(program);
   let config = resolveConfig({ flags, env: io.env, cwd: io.cwd });
-  const log: ConsoleLog = createConsoleLog(config, io);
+  const log: OperatorLogs = createOperatorLogs(config, io);
   for (const w of config.warnings) log.warn(w);
-  if (config.workers > 1) return serveSupervised(program, io, config, log);
+  const refusal = rootRefusal(config, log);
+  if (refusal !== undefined) {
+    io.stderr(`postern: ${refusal.message} [${refusal.code}]\n`);
+    log.close();
+    return EXIT.CONFIG;
+  }
+  handOverLogFile(config, log);
+  if (!switchesUser(config)) {
+    // Not root: user/group can only name who postern already is (checked, so a mistake is loud).
+    try {
+      dropPrivileges({ user: config.user, group: config.group });
+    } catch (err) {
+      log.close();
+      throw err;
+    }
+  }
+  // Dropping privileges needs the master/worker split too: the master binds as root, each worker
+  // switches user before it imports the apps.
+  // One worker and nothing for a master to do: a single process, the fastest path (and the default run).
+  if (needsMaster(config) || switchesUser(config)) return serveSupervised(program, io, config, log);
   const tree = new SwappableTree(await loadTree(config, log));
   let server: PosternServer;
+  let accessLog: ManagedAccessLog | undefined;
   try {
-    server = await startServer(serverOptions(config, tree, log));
+    accessLog = log.openAccessLog(config);
+  } catch (err) {
+    log.close();
+    throw err;
+  }
+  const metrics = new Metrics();
+  // The listeners for a configuration, with its status and ping routes (on statusListen, if set).
+  const serving = (c: PosternConfig): Promise<PosternServer> => {
+    const status = processStatus(c, {
+      metrics,
+      log,
+      healthy: () => !server.context.draining,
+      input: async (snapshot) => ({ snapshots: [snapshot()], backlog: await readListenBacklog(tcpPorts(server.listeners)) }),
+    });
+    const options = serverOptions(c, tree, log, { metrics, accessLog, statusRoutes: c.statusListen === undefined ? status.routes : undefined });
+    const separate = c.statusListen === undefined ? undefined : { listener: { protocol: 'http' as const, address: c.statusListen }, routes: status.routes };
+    return startServing(options, separate, (address) => { log.info(`status listening on ${address}`, { address }); });
+  };
+  try {
+    server = await serving(config);
   } catch (err) {
     log.close();
     throw err;
@@ -357,7 +572,8 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       finished = true;
       for (const [sig, fn] of handlers) io.signals.off(sig, fn);
       log.close();
-      resolveStatus(code);
+      // Every access and event line is written before the command returns.
+      void log.closed.finally(() => { resolveStatus(code); });
     };
     const stop = (signal: 'SIGTERM' | 'SIGINT'): void => {
       if (stopping === 'fast') return;
@@ -389,6 +605,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
         return;
       }
       log.configure(next);
+      log.openAccessLog(next);
       for (const w of next.warnings) log.warn(w);
       if (listenerKey(next) === listenerKey(config)) {
         tree.swap(nextTree);
@@ -404,12 +621,12 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       void old.close().finally(() => retiring.delete(old));
       tree.swap(nextTree);
       try {
-        server = await startServer(serverOptions(next, tree, log));
+        server = await serving(next);
       } catch (err) {
         // The new listeners failed (an address in use…): put the previous ones back.
         log.error(`reload failed, restoring the previous listeners: ${String(err)}`);
         tree.swap(oldTree);
-        server = await startServer(serverOptions(config, tree, log));
+        server = await serving(config);
         announce(server, log);
         return;
       }

@@ -8,7 +8,7 @@ import { CONFIG_ERRORS } from './errors.ts';
 
 function typeText(spec: OptionSpec): string {
   switch (spec.type) {
-    case 'list': return spec.format === 'mount' ? 'list of mounts' : 'list of addresses';
+    case 'list': return spec.format === 'mount' ? 'list of mounts' : spec.format === 'cidr' ? 'list of IPs / CIDR blocks' : 'list of addresses';
     case 'enum': return (spec.choices ?? []).map((c) => `\`${c}\``).join(' \\| ');
     case 'bytes': return `bytes${spec.min === undefined ? '' : ` ≥ ${spec.min}`}${spec.max === undefined ? '' : `, ≤ ${spec.max}`}`;
     case 'duration': return 'milliseconds';
@@ -25,6 +25,7 @@ function typeText(spec: OptionSpec): string {
         case 'path': return 'file path';
         case 'access-log': return '`off`, `-` or file path';
         case 'log-template': return '`combined`, `json` or template';
+        case 'account': return 'name or numeric id';
         default: return 'string';
       }
   }

@@ -4,6 +4,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import { parseAddress } from '../server/address.ts';
+import { parseCidr } from '../server/access.ts';
 import { GROUP_TITLES, OPTION_LIST } from './options.ts';
 import type { OptionName, OptionSpec } from './options.ts';
 import { parseBytes, parseChoice, parseDuration, parseInteger, formatBytes, formatDuration } from './values.ts';
@@ -61,6 +62,8 @@ function argParser(spec: OptionSpec): (value: string, previous: unknown) => unkn
 function checkItem(spec: OptionSpec, item: string): void {
   if (spec.format === 'address') {
     try { parseAddress(item); } catch (err) { throw new InvalidArgumentError((err as Error).message); }
+  } else if (spec.format === 'cidr') {
+    try { parseCidr(item); } catch (err) { throw new InvalidArgumentError((err as Error).message); }
   } else if (spec.format === 'mount') {
     const m = throwing(parseMountSpec(item));
     throwing(normalizePrefix(m.prefix));

@@ -6,13 +6,16 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { formatAddress, parseAddress } from '../server/address.ts';
+import { parseCidr } from '../server/access.ts';
+import { validateAccessLogFormat } from '../log/access-format.ts';
 import type { ListenAddress } from '../server/address.ts';
 import { CONFIG_ERRORS, ConfigError } from './errors.ts';
 import type { ConfigErrorCode, ConfigIssue, OptionSource } from './errors.ts';
 import { readConfigFile } from './file.ts';
 import type { ConfigFile, KeyPath } from './file.ts';
 import {
-  ACCESS_LOG_FIELDS, DEFAULT_LISTENERS, FILE_KEYS, LISTENER_PROTOCOLS, MOUNT_KINDS, MOUNT_ROLES, OPTIONS, OPTION_LIST,
+  ACCESS_LOG_FIELDS, DEFAULT_LISTENERS, FILE_KEYS, LISTENER_PROTOCOLS, MASTER_OPTIONS, MOUNT_KINDS, MOUNT_ROLES, OPTIONS, OPTION_LIST,
+  SUPERVISOR_OPTIONS, needsMaster,
 } from './options.ts';
 import type { ListenerProtocol, MountConfig, MountKind, OptionName, OptionSpec, OptionValues } from './options.ts';
 import { suggest } from './suggest.ts';
@@ -232,7 +235,7 @@ function normalize(spec: OptionSpec, raw: unknown, layer: Layer, out: Collector)
     case 'boolean': return report(parseBoolean(raw));
     case 'enum': return report(parseChoice(raw, spec.choices ?? []));
     case 'string': {
-      if (typeof raw !== 'string' && !(spec.format === 'file-mode' && typeof raw === 'number')) {
+      if (typeof raw !== 'string' && !((spec.format === 'file-mode' || spec.format === 'account') && typeof raw === 'number')) {
         return report(fail(CONFIG_ERRORS.TYPE, `expected a string, got ${show(raw)}`));
       }
       return report(normalizeString(spec, raw, layer));
@@ -280,6 +283,18 @@ function normalizeString(spec: OptionSpec, raw: string | number, layer: Layer): 
       if (s === '' ) return fail(CONFIG_ERRORS.TYPE, 'expected off, - or a file path, got an empty string');
       return ok(s === 'off' ? undefined : s === '-' ? '-' : resolve(layer.baseDir, s));
     case 'log-template': return checkTemplate(s);
+    case 'account':
+      // POSIX portable user names, plus what useradd allows (a trailing $ for machine accounts); or an id.
+      return /^(?:[0-9]{1,10}|[A-Za-z_][A-Za-z0-9._-]{0,31}\$?)$/.test(s)
+        ? ok(s) : fail(CONFIG_ERRORS.TYPE, `expected a user or group name or a numeric id, got ${show(raw)}`);
+    case 'cidr': {
+      try {
+        parseCidr(s);
+      } catch (err) {
+        return fail(CONFIG_ERRORS.TYPE, (err as Error).message);
+      }
+      return ok(s);
+    }
     case 'mount': case undefined:
       return s === '' ? fail(CONFIG_ERRORS.TYPE, 'expected a non-empty string') : ok(s);
   }
@@ -319,7 +334,10 @@ function checkTemplate(s: string): Parsed<string> {
       return fail(CONFIG_ERRORS.RANGE, `unknown access log field {${f}}${near === undefined ? '' : ` (did you mean {${near}}?)`}; fields: ${ACCESS_LOG_FIELDS.join(', ')}`);
     }
   }
-  return ok(s);
+  // The writer's own check has the last word (a line break in a template, say), so a format that
+  // passes here always compiles at start-up.
+  const why = validateAccessLogFormat(s);
+  return why === undefined ? ok(s) : fail(CONFIG_ERRORS.TYPE, why);
 }
 
 // ——— mounts ———
@@ -539,8 +557,16 @@ function crossCheck(v: OptionValues, layerOf: Record<OptionName, Layer | undefin
   if (v.maxRequestsJitter > 0 && v.maxRequestsPerWorker === 0) {
     out.warnings.push('maxRequestsJitter has no effect while maxRequestsPerWorker is 0');
   }
+  const masterKnobs = SUPERVISOR_OPTIONS.filter((name) => layerOf[name] !== undefined);
+  if (masterKnobs.length > 0 && !needsMaster(v) && v.user === undefined && v.group === undefined) {
+    out.warnings.push(`${masterKnobs.join(', ')} ${masterKnobs.length === 1 ? 'has' : 'have'} no effect in a single process `
+      + `(workers: 1 with none of ${MASTER_OPTIONS.join(', ')} set runs no master)`);
+  }
   if (v.socketMode !== undefined && !listeners.some((l) => l.address.startsWith('unix:'))) {
     out.warnings.push('socketMode has no effect without a unix: listener');
+  }
+  if ((v.socketOwner !== undefined || v.socketGroup !== undefined) && !listeners.some((l) => l.address.startsWith('unix:'))) {
+    out.warnings.push('socketOwner and socketGroup have no effect without a unix: listener');
   }
   if (v.maxRequestsPerConnection > 1 && !listeners.some((l) => l.protocol === 'fastcgi')) {
     out.warnings.push('maxRequestsPerConnection only applies to FastCGI listeners, and there are none');

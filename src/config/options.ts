@@ -2,6 +2,7 @@
 // file schema, the POSTERN_* environment variables and docs/configuration.md are all derived.
 
 import type { RoleName } from '../app/types.ts';
+import { ACCESS_LOG_FIELDS as LOG_FIELDS } from '../log/access-format.ts';
 
 export type OptionType = 'string' | 'integer' | 'boolean' | 'enum' | 'list' | 'duration' | 'bytes';
 
@@ -13,14 +14,17 @@ export type OptionFormat =
   | 'file-mode'    // octal permission bits, e.g. 0660
   | 'path'         // a file path (relative ones resolve against the config file's directory)
   | 'access-log'   // off, - (stdout) or a path
-  | 'log-template'; // combined, json or a template with {field}s
+  | 'log-template' // combined, json or a template with {field}s
+  | 'cidr'         // an IPv4 or IPv6 address or CIDR block (10.0.0.0/8, 2001:db8::/32)
+  | 'account';     // a user or group name, or a numeric id
 
-export type OptionGroup = 'listeners' | 'apps' | 'process' | 'limits' | 'timeouts' | 'recycling' | 'logging' | 'status';
+export type OptionGroup = 'listeners' | 'apps' | 'process' | 'security' | 'limits' | 'timeouts' | 'recycling' | 'logging' | 'status';
 
 export const GROUP_TITLES: Readonly<Record<OptionGroup, string>> = {
   listeners: 'Listeners',
   apps: 'Applications',
   process: 'Process',
+  security: 'Access and privileges',
   limits: 'Limits',
   timeouts: 'Timeouts',
   recycling: 'Worker recycling',
@@ -37,11 +41,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'
 export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
 export const MOUNT_KINDS: readonly MountKind[] = ['auto', 'native', 'node', 'fetch'];
 export const MOUNT_ROLES: readonly RoleName[] = ['responder', 'authorizer', 'filter'];
-/** Fields an access log template may name (`{field}`): the AccessRecord keys plus the formatted time. */
-export const ACCESS_LOG_FIELDS: readonly string[] = [
-  'time', 'startMs', 'durationMs', 'remoteAddr', 'method', 'uri', 'status', 'bytes', 'protocol', 'mount',
-  'requestId', 'worker', 'userAgent', 'referer',
-];
+/** Fields an access log template may name (`{field}`): the access log writer's own list, so the two never disagree. */
+export const ACCESS_LOG_FIELDS: readonly string[] = LOG_FIELDS;
 
 /** The value every option has once resolved (before the derived fields of `PosternConfig`). */
 export interface OptionValues {
@@ -51,22 +52,41 @@ export interface OptionValues {
   http: readonly string[];
   /** Canonical four-digit octal text, e.g. `0660`. */
   socketMode: string | undefined;
+  /** A user name or numeric uid. */
+  socketOwner: string | undefined;
+  /** A group name or numeric gid. */
+  socketGroup: string | undefined;
   mount: readonly MountConfig[];
   debug: boolean;
   trustForwardedProto: boolean;
   config: string | undefined;
   workers: number;
+  heartbeatIntervalMs: number;
+  workerStartTimeoutMs: number;
+  respawnDelayMs: number;
+  respawnDelayMaxMs: number;
+  fastDeathMs: number;
+  crashLoopDeaths: number;
+  crashLoopWindowMs: number;
+  /** IPv4/IPv6 addresses or CIDR blocks, as written (trimmed). */
+  allowedClients: readonly string[];
+  allowRoot: boolean;
+  user: string | undefined;
+  group: string | undefined;
   maxParamsBytes: number;
   maxParamCount: number;
   maxBodyBytes: number;
   maxHeadersBytes: number;
   maxRequestsPerConnection: number;
   maxConnections: number;
+  maxInflightRequests: number;
+  retryAfterSeconds: number;
   requestTimeoutMs: number;
   killGraceMs: number;
   headerTimeoutMs: number;
   bodyIdleTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  writeTimeoutMs: number;
   shutdownTimeoutMs: number;
   maxRequestsPerWorker: number;
   maxRequestsJitter: number;
@@ -77,6 +97,7 @@ export interface OptionValues {
   logFile: string | undefined;
   accessLog: string | undefined;
   accessLogFormat: string;
+  slowRequestMs: number;
   statusPath: string | undefined;
   pingPath: string | undefined;
   statusListen: string | undefined;
@@ -140,12 +161,14 @@ function listener<N extends 'fastcgi' | 'scgi' | 'uwsgi' | 'http'>(name: N, what
 
 type DurationName = { [K in OptionName]: K extends `${string}Ms` ? K : never }[OptionName];
 
-function timeout<N extends DurationName>(name: N, def: number, help: string, group: OptionGroup = 'timeouts'): OptionSpec<N> {
+function timeout<N extends DurationName>(name: N, def: number, help: string, group: OptionGroup = 'timeouts', min = 0): OptionSpec<N> {
   return {
-    name, group, type: 'duration', unit: 'ms', default: def, help, min: 0, max: MAX_TIMER_MS,
+    name, group, type: 'duration', unit: 'ms', default: def, help, min, max: MAX_TIMER_MS,
     env: envName(name), flag: flagName(name), valueName: 'MS',
   };
 }
+
+const MASTER_ONLY = 'Used by the master process (see workers).';
 
 /** `maxParamsBytes` → `POSTERN_MAX_PARAMS_BYTES`. */
 export function envName(name: string): `POSTERN_${string}` {
@@ -172,6 +195,16 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
     help: 'Permission bits for the unix sockets postern creates, in octal (e.g. 0660 so the front server\'s group can connect). Quote it in YAML.',
     env: 'POSTERN_SOCKET_MODE', flag: '--socket-mode', valueName: 'MODE',
   },
+  socketOwner: {
+    name: 'socketOwner', group: 'listeners', type: 'string', format: 'account', default: undefined, defaultText: 'unset (the user postern runs as)',
+    help: 'Owner of the unix sockets postern creates: a user name or numeric uid (changing it needs root). With socketMode 0600 only this user can connect.',
+    env: 'POSTERN_SOCKET_OWNER', flag: '--socket-owner', valueName: 'USER',
+  },
+  socketGroup: {
+    name: 'socketGroup', group: 'listeners', type: 'string', format: 'account', default: undefined, defaultText: 'unset (the group postern runs as)',
+    help: 'Group of the unix sockets postern creates: a group name or numeric gid, e.g. the front server\'s group (www-data) with socketMode 0660.',
+    env: 'POSTERN_SOCKET_GROUP', flag: '--socket-group', valueName: 'GROUP',
+  },
   mount: {
     name: 'mount', group: 'apps', type: 'list', format: 'mount', default: [],
     defaultText: 'the built-in example tree',
@@ -196,8 +229,60 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
   },
   workers: {
     name: 'workers', group: 'process', type: 'integer', unit: 'processes', default: 1, min: 1, max: 1024, words: ['auto'],
-    help: 'Worker processes; `auto` = one per CPU. With 1, postern serves in a single process.',
+    help: 'Worker processes; `auto` = one per CPU. With more than 1, a master process binds the listeners, starts the workers, '
+      + 'and respawns, recycles and stops them. With 1, postern serves in a single process, the fastest way, unless an option only a '
+      + 'master can carry out is set (requestTimeoutMs, maxRequestsPerWorker, maxWorkerRssMiB, maxWorkerLifetimeMs; or user/group): '
+      + 'then one worker runs under a master, as in PHP-FPM, with no flag to forget (uWSGI needs --master for the same).',
     env: 'POSTERN_WORKERS', flag: '--workers', valueName: 'N',
+  },
+  heartbeatIntervalMs: timeout('heartbeatIntervalMs', 1000,
+    `How often each worker reports to the master (requests served, memory, requests in flight); a worker silent for 3 intervals is late, and past requestTimeoutMs + killGraceMs it is killed. ${MASTER_ONLY}`,
+    'process', 10),
+  workerStartTimeoutMs: timeout('workerStartTimeoutMs', 30_000,
+    `A worker not listening this long after it was started (slow app imports count) is killed and counted as a failed start. ${MASTER_ONLY}`,
+    'process', 1),
+  respawnDelayMs: timeout('respawnDelayMs', 100,
+    `Delay before replacing a worker that died fast (see fastDeathMs); it doubles with each further fast death in crashLoopWindowMs. ${MASTER_ONLY}`,
+    'process'),
+  respawnDelayMaxMs: timeout('respawnDelayMaxMs', 10_000,
+    `Ceiling of the doubling respawn delay. ${MASTER_ONLY}`,
+    'process'),
+  fastDeathMs: timeout('fastDeathMs', 10_000,
+    `A worker that exits unplanned younger than this died fast: it delays the next respawn and counts towards the crash-loop brake. ${MASTER_ONLY}`,
+    'process'),
+  crashLoopDeaths: {
+    name: 'crashLoopDeaths', group: 'process', type: 'integer', unit: 'deaths', default: 5, min: 0, max: 1_000_000, defaultText: '5 (0 = never brake)',
+    help: `This many fast deaths within crashLoopWindowMs stop respawning (logged as a crash loop) until a reload (SIGHUP); `
+      + `the remaining workers serve on, and with none left the master exits 1. 0 = always respawn. ${MASTER_ONLY}`,
+    env: 'POSTERN_CRASH_LOOP_DEATHS', flag: '--crash-loop-deaths', valueName: 'N',
+  },
+  crashLoopWindowMs: timeout('crashLoopWindowMs', 60_000,
+    `The sliding window in which fast deaths count towards crashLoopDeaths. ${MASTER_ONLY}`,
+    'process'),
+  allowedClients: {
+    name: 'allowedClients', group: 'security', type: 'list', format: 'cidr', default: [], defaultText: 'none (every client)',
+    help: 'IPv4/IPv6 addresses or CIDR blocks (10.0.0.0/8, 2001:db8::/32, ::1) whose TCP connections are served, on every protocol, repeatable; '
+      + 'others are closed at accept, counted and logged. IPv4 blocks also match IPv4-mapped peers (::ffff:10.1.2.3) of a dual-stack listener. '
+      + 'Unix sockets are not checked (their mode, owner and group are). FastCGI listeners also honour the FCGI_WEB_SERVER_ADDRS variable (FastCGI spec 3.2).',
+    env: 'POSTERN_ALLOWED_CLIENTS', flag: '--allowed-clients', valueName: 'CIDR',
+  },
+  allowRoot: {
+    name: 'allowRoot', group: 'security', type: 'boolean', default: false,
+    help: 'Run as root even with a listener other hosts can reach. Without it, root with no `user` to drop to is refused (exit 2) '
+      + 'when any listener is on a non-loopback address or every interface, and only warned about when all are local (loopback or unix sockets), '
+      + 'so the loopback defaults keep working in a root container or CI job.',
+    env: 'POSTERN_ALLOW_ROOT', flag: '--allow-root',
+  },
+  user: {
+    name: 'user', group: 'security', type: 'string', format: 'account', default: undefined, defaultText: 'unset (keep the current user)',
+    help: 'Started as root: switch to this user (name or uid, with its supplementary groups) once the listeners are bound, in the master and in every worker, '
+      + 'before any app module is imported (postern then runs a master even with workers: 1). Sockets and logs created before the switch keep root as owner unless socketOwner says otherwise.',
+    env: 'POSTERN_USER', flag: '--user', valueName: 'USER',
+  },
+  group: {
+    name: 'group', group: 'security', type: 'string', format: 'account', default: undefined, defaultText: 'unset (the user\'s primary group)',
+    help: 'The group (name or gid) to switch to along with user.',
+    env: 'POSTERN_GROUP', flag: '--group', valueName: 'GROUP',
   },
   maxParamsBytes: {
     name: 'maxParamsBytes', group: 'limits', type: 'bytes', unit: 'bytes', default: 65536, min: 1024, max: 16 * 1024 ** 2,
@@ -231,21 +316,35 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
     help: 'Open connections per worker, across all listeners; advertised as FCGI_MAX_CONNS and enforced.',
     env: 'POSTERN_MAX_CONNECTIONS', flag: '--max-connections', valueName: 'N',
   },
+  maxInflightRequests: {
+    name: 'maxInflightRequests', group: 'limits', type: 'integer', unit: 'requests', default: 1024, min: 0, max: 1_000_000,
+    help: 'Requests in flight per worker; past it a request is refused at once instead of queueing on the event loop: '
+      + 'FastCGI gets a 503 and END_REQUEST(FCGI_OVERLOADED), SCGI, uwsgi and HTTP a 503 with Retry-After. Counted and logged. 0 = no cap.',
+    env: 'POSTERN_MAX_INFLIGHT_REQUESTS', flag: '--max-inflight-requests', valueName: 'N',
+  },
+  retryAfterSeconds: {
+    name: 'retryAfterSeconds', group: 'limits', type: 'integer', unit: 'seconds', default: 5, min: 0, max: 86_400,
+    help: 'The Retry-After header of the 503 an overloaded worker answers; 0 = no header.',
+    env: 'POSTERN_RETRY_AFTER_SECONDS', flag: '--retry-after-seconds', valueName: 'SECONDS',
+  },
   requestTimeoutMs: timeout('requestTimeoutMs', 0,
-    'Request deadline: past it the app\'s AbortSignal fires and the client gets 504; 0 = off.'),
+    'Request deadline: past it the app\'s AbortSignal fires and the client gets 504; 0 = off. '
+      + 'Setting it runs postern under a master even with workers: 1, so that a worker stuck past it (its event loop blocked) can be killed and replaced.'),
   killGraceMs: timeout('killGraceMs', 5000,
-    'How long a worker may stay stuck in a request past its deadline before it is killed and replaced.'),
+    'How long a worker may stay stuck in a request past requestTimeoutMs before the master kills and replaces it.'),
   headerTimeoutMs: timeout('headerTimeoutMs', 10_000,
     'Time allowed to receive a request\'s params / head once its first byte arrived (slowloris guard).'),
   bodyIdleTimeoutMs: timeout('bodyIdleTimeoutMs', 30_000,
     'Longest pause between request body chunks.'),
   keepAliveTimeoutMs: timeout('keepAliveTimeoutMs', 60_000,
     'Idle time before a keep-alive FastCGI (FCGI_KEEP_CONN) or HTTP connection is closed.'),
+  writeTimeoutMs: timeout('writeTimeoutMs', 30_000,
+    'Longest time a connection may make no progress writing its response (the peer reads nothing) before it is closed and its request aborted; 0 = off.'),
   shutdownTimeoutMs: timeout('shutdownTimeoutMs', 30_000,
     'Graceful stop deadline (SIGTERM, reload): in-flight requests still running after it are aborted.'),
   maxRequestsPerWorker: {
     name: 'maxRequestsPerWorker', group: 'recycling', type: 'integer', unit: 'requests', default: 0, min: 0, defaultText: '0 (off)',
-    help: 'Replace a worker (new one up first) after it served this many requests; 0 = never.',
+    help: 'Replace a worker (new one up first) after it served this many requests; 0 = never. Runs a master even with workers: 1.',
     env: 'POSTERN_MAX_REQUESTS_PER_WORKER', flag: '--max-requests-per-worker', valueName: 'N',
   },
   maxRequestsJitter: {
@@ -255,11 +354,11 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
   },
   maxWorkerRssMiB: {
     name: 'maxWorkerRssMiB', group: 'recycling', type: 'integer', unit: 'MiB', default: 0, min: 0, max: 1_048_576, defaultText: '0 (off)',
-    help: 'Replace a worker whose resident memory exceeds this; 0 = no cap.',
+    help: 'Replace a worker whose resident memory exceeds this; 0 = no cap. Runs a master even with workers: 1.',
     env: 'POSTERN_MAX_WORKER_RSS_MIB', flag: '--max-worker-rss-mib', valueName: 'MIB',
   },
   maxWorkerLifetimeMs: timeout('maxWorkerLifetimeMs', 0,
-    'Replace a worker after it has run this long; 0 = no limit.', 'recycling'),
+    'Replace a worker after it has run this long; 0 = no limit. Runs a master even with workers: 1.', 'recycling'),
   logLevel: {
     name: 'logLevel', group: 'logging', type: 'enum', choices: LOG_LEVELS, default: 'info',
     help: 'Least severe event-log level written.',
@@ -285,6 +384,8 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
     help: `Access log line format: \`combined\` (Apache/nginx), \`json\`, or a template naming fields in braces, e.g. \`{remoteAddr} {method} {uri} {status} {durationMs}\`. Fields: ${ACCESS_LOG_FIELDS.join(', ')}.`,
     env: 'POSTERN_ACCESS_LOG_FORMAT', flag: '--access-log-format', valueName: 'FORMAT',
   },
+  slowRequestMs: timeout('slowRequestMs', 0,
+    'Log a warning (method, URI, mount, duration, worker) for each request that takes at least this long; 0 = off.', 'logging'),
   statusPath: {
     name: 'statusPath', group: 'status', type: 'string', format: 'url-path', default: undefined, defaultText: 'unset (off)',
     help: 'URL path of the status endpoint (per-worker and per-mount counters, as JSON or Prometheus text). With statusListen set it is served only there.',
@@ -309,6 +410,22 @@ export const FILE_KEYS: readonly OptionName[] = OPTION_LIST.filter((o) => o.inFi
 
 export const LISTENER_PROTOCOLS = ['fastcgi', 'scgi', 'uwsgi', 'http'] as const;
 export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
+
+/**
+ * Options only a master process can carry out (recycling, killing a worker stuck past its
+ * deadline): any of them set runs postern under a master even with one worker.
+ */
+export const MASTER_OPTIONS = ['requestTimeoutMs', 'maxRequestsPerWorker', 'maxWorkerRssMiB', 'maxWorkerLifetimeMs'] as const;
+
+/** The master's own knobs: they do nothing when postern runs as a single process. */
+export const SUPERVISOR_OPTIONS = [
+  'killGraceMs', 'heartbeatIntervalMs', 'workerStartTimeoutMs', 'respawnDelayMs', 'respawnDelayMaxMs', 'fastDeathMs', 'crashLoopDeaths', 'crashLoopWindowMs',
+] as const;
+
+/** Whether this configuration needs a master process (more than one worker, or a MASTER_OPTIONS policy). */
+export function needsMaster(v: Pick<OptionValues, 'workers' | (typeof MASTER_OPTIONS)[number]>): boolean {
+  return v.workers > 1 || MASTER_OPTIONS.some((name) => v[name] > 0);
+}
 
 /** Listeners when no source names any (the README's embedded default). */
 export const DEFAULT_LISTENERS: ReadonlyArray<{ readonly protocol: ListenerProtocol; readonly address: string }> = [

@@ -5,7 +5,14 @@
 import type { Tree } from '../app/tree.ts';
 import type { AccessLog, EventLog } from '../log/types.ts';
 import { silentLog } from '../log/types.ts';
+import { Metrics } from '../status/metrics.ts';
+import type { StatusRoutes } from '../status/endpoint.ts';
 import type { ResolvedLimits, ServerLimits } from './options.ts';
+import { clientAccess, type AccessRule, type ClientAccess } from './access.ts';
+import { LogThrottle, overloadedAnswer } from './admission.ts';
+import type { CannedAnswer } from './shared.ts';
+import { SERVER_ERRORS } from './errors.ts';
+import type { Protocol } from '../app/types.ts';
 import { resolveLimits } from './options.ts';
 
 /** One live connection, as the registry sees it. */
@@ -14,7 +21,11 @@ export interface Tracked {
   readonly inFlight: number;
   /** Checks this connection's deadlines against the coarse clock. */
   sweep(now: number): void;
-  /** Graceful stop: refuse nothing in flight, close once idle. */
+  /**
+   * Graceful stop: finish what is in flight, then close. A connection that has not carried a
+   * request yet keeps headerTimeoutMs (from accept) to send one, which is served; an idle
+   * keep-alive one closes at once unless a request has started arriving on it.
+   */
   drain(): void;
   /** Hard stop: abort everything and destroy the socket. */
   destroy(): void;
@@ -25,6 +36,10 @@ export interface ServeContextOptions extends ServerLimits {
   log?: EventLog;
   accessLog?: AccessLog;
   worker?: number;
+  metrics?: Metrics;
+  statusRoutes?: StatusRoutes;
+  /** The FCGI_WEB_SERVER_ADDRS value (spec §3.2) for FastCGI listeners; unset or blank = no check. */
+  fcgiWebServerAddrs?: string | undefined;
 }
 
 export interface ServeStats {
@@ -42,6 +57,12 @@ export interface ServeStats {
   readonly timedOut: number;
   /** Requests aborted by the peer (FCGI_ABORT_REQUEST, connection closed early). */
   readonly aborted: number;
+  /** Requests refused because `maxInflightRequests` were in flight (503, FastCGI OVERLOADED). */
+  readonly overloaded: number;
+  /** Connections closed at accept by `allowedClients` or FCGI_WEB_SERVER_ADDRS. */
+  readonly deniedConnections: number;
+  /** Connections closed because their peer read nothing for `writeTimeoutMs`. */
+  readonly writeTimeouts: number;
 }
 
 // The sweep runs at a quarter of the shortest enabled timeout, between these bounds: a 10 s
@@ -56,9 +77,13 @@ export class ServeContext {
   /** Undefined when off: connections then build no access record at all. */
   readonly accessLog: AccessLog | undefined;
   readonly worker: number;
+  /** Per-process counters for the status endpoint (a few increments per request). */
+  readonly metrics: Metrics;
+  /** Status and ping paths matched before the tree; undefined (or disabled) skips the check. */
+  readonly statusRoutes: StatusRoutes | undefined;
   /** Coarse clock (epoch ms), refreshed by the sweep; good to a sweep interval. */
   now: number = Date.now();
-  /** True once a graceful stop began: new connections are closed, idle ones too. */
+  /** True once a graceful stop began: no new connection is served, idle keep-alive ones close. */
   draining = false;
 
   requests = 0;
@@ -67,6 +92,16 @@ export class ServeContext {
   protocolErrors = 0;
   timedOut = 0;
   aborted = 0;
+  overloaded = 0;
+  deniedConnections = 0;
+  writeTimeouts = 0;
+  /** Who may connect; undefined when nothing restricts it. */
+  readonly access: ClientAccess | undefined;
+  /** The 503 (with Retry-After) an overloaded server answers. */
+  readonly overloadedAnswer: CannedAnswer;
+  readonly #inflightCap: number;
+  readonly #overloadLog = new LogThrottle();
+  readonly #deniedLog = new LogThrottle();
 
   readonly #live = new Set<Tracked>();
   readonly #timer: NodeJS.Timeout | undefined;
@@ -78,8 +113,13 @@ export class ServeContext {
     this.log = options.log ?? silentLog;
     this.accessLog = options.accessLog;
     this.worker = options.worker ?? 0;
+    this.metrics = options.metrics ?? new Metrics({ worker: this.worker });
+    this.statusRoutes = options.statusRoutes?.enabled === true ? options.statusRoutes : undefined;
     const l = this.limits;
-    const enabled = [l.headerTimeoutMs, l.bodyIdleTimeoutMs, l.keepAliveTimeoutMs, l.requestTimeoutMs].filter((ms) => ms > 0);
+    this.access = clientAccess(l.allowedClients, options.fcgiWebServerAddrs);
+    this.overloadedAnswer = overloadedAnswer(l.retryAfterSeconds);
+    this.#inflightCap = l.maxInflightRequests === 0 ? Infinity : l.maxInflightRequests;
+    const enabled = [l.headerTimeoutMs, l.bodyIdleTimeoutMs, l.keepAliveTimeoutMs, l.requestTimeoutMs, l.writeTimeoutMs].filter((ms) => ms > 0);
     if (enabled.length > 0) {
       const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.floor(Math.min(...enabled) / 4)));
       this.#timer = setInterval(this.#sweep, every);
@@ -95,10 +135,44 @@ export class ServeContext {
   admit(conn: Tracked): boolean {
     if (this.#live.size >= this.limits.maxConnections) {
       this.rejectedConnections++;
+      this.metrics.rejected('maxConnections');
       return false;
     }
     this.#live.add(conn);
     return true;
+  }
+
+  /**
+   * Called when a request's head is complete, before it starts: true (counted, logged at most once
+   * per 10 s) when `maxInflightRequests` are already in flight and it must be refused.
+   */
+  refuseOverloaded(protocol: Protocol, socket: PeerAddress): boolean {
+    if (this.inFlight < this.#inflightCap) return false;
+    this.overloaded++;
+    this.metrics.rejected('overloaded');
+    if (this.#overloadLog.due(Date.now())) {
+      this.log.warn('request refused: maxInflightRequests reached', {
+        code: SERVER_ERRORS.OVERLOADED, limit: 'maxInflightRequests', maxInflightRequests: this.limits.maxInflightRequests,
+        overloaded: this.overloaded, protocol, peer: peerOf(socket),
+      });
+    }
+    return true;
+  }
+
+  /** A connection closed at accept by an access rule: counted, logged at most once per 10 s. */
+  denied(rule: AccessRule, protocol: Protocol, peer: string): void {
+    this.deniedConnections++;
+    this.metrics.rejected('denied');
+    if (this.#deniedLog.due(Date.now())) {
+      this.log.warn(`connection refused: the client is not in ${rule}`, { code: SERVER_ERRORS.CLIENT_DENIED, rule, protocol, peer, denied: this.deniedConnections });
+    }
+  }
+
+  /** A connection closed because its peer stopped reading (`writeTimeoutMs`). */
+  writeTimedOut(protocol: Protocol, peer: string): void {
+    this.writeTimeouts++;
+    this.metrics.rejected('timeout');
+    this.log.info('client stopped reading: connection closed', { code: SERVER_ERRORS.WRITE_TIMEOUT, limit: 'writeTimeoutMs', protocol, peer });
   }
 
   release(conn: Tracked): void {
@@ -141,6 +215,9 @@ export class ServeContext {
       protocolErrors: this.protocolErrors,
       timedOut: this.timedOut,
       aborted: this.aborted,
+      overloaded: this.overloaded,
+      deniedConnections: this.deniedConnections,
+      writeTimeouts: this.writeTimeouts,
     };
   }
 
@@ -150,6 +227,19 @@ export class ServeContext {
   };
 }
 
+/**
+ * Calls `fn(arg)` once the event loop has polled for I/O at least once more, so that bytes the
+ * kernel already holds for a socket reach its 'data' handler first (a graceful stop deciding that
+ * a keep-alive connection is idle). Two immediates: the first may run before the next poll.
+ */
+export function afterPoll<T>(fn: (arg: T) => void, arg: T): void {
+  setImmediate(secondImmediate<T>, fn, arg);
+}
+
+function secondImmediate<T>(fn: (arg: T) => void, arg: T): void {
+  setImmediate(fn, arg);
+}
+
 /** Socket errors that only mean the peer went away: debug-level, never an error storm (STYLE.md 16). */
 export function isDisconnect(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -157,8 +247,14 @@ export function isDisconnect(err: unknown): boolean {
     code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END' || code === 'ENOTCONN';
 }
 
+/** What `peerOf` reads of a socket. */
+export interface PeerAddress {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
 /** `address:port` of a socket's peer for log lines; `unix` for unix sockets. */
-export function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+export function peerOf(socket: PeerAddress): string {
   const a = socket.remoteAddress;
   if (a === undefined) return 'unix';
   return a.includes(':') ? `[${a}]:${String(socket.remotePort)}` : `${a}:${String(socket.remotePort)}`;

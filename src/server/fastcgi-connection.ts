@@ -10,17 +10,22 @@
 // keep flowing; past that the socket is paused anyway (head-of-line blocking, but bounded memory).
 
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ProtocolError } from '../../protocols/common/errors.ts';
 import type { DecoderSink, RequestHead } from '../../protocols/common/events.ts';
 import { encodeResponseHead, type HeaderList } from '../../protocols/common/head.ts';
 import { FastCgiDecoder, encodeEndRequest, encodeResponseEnd, encodeStdout, FCGI_PROTOCOL_STATUS, FCGI_ROLE } from '../../protocols/fastcgi/index.ts';
-import { buildEnviron, type EnvironContext as BuildContext } from '../environ.ts';
-import { APP_STATUS } from '../app/run.ts';
+import { buildEnviron, type EnvironAddressing, type EnvironSource } from '../environ.ts';
+import { APP_STATUS, RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import type { Environ, Responder } from '../app/types.ts';
-import { isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
 import { RequestInput, type InputOwner } from './request-input.ts';
-import { accessRecord, asProtocolError, cannedAnswer, declaredLength, ROLE_NAMES } from './shared.ts';
+import { RequestSource } from './request-source.ts';
+import { asProtocolError, cannedAnswer, declaredLength, requestFinished, ROLE_NAMES } from './shared.ts';
+import { dispatchWithStatus } from '../status/endpoint.ts';
+import { fastcgiOverloaded } from './admission.ts';
+import { checkParams } from './params-check.ts';
 
 /** Unread body bytes one multiplexed request may hold before the shared socket is paused. */
 export const MPX_INPUT_CAP = 1024 * 1024;
@@ -42,12 +47,23 @@ const RESOLVED: Promise<void> = Promise.resolve();
 // 4.14. Payloads of at least this many bytes go out as views, uncopied, corked with the rest.
 const COALESCE_MAX = 16 * 1024;
 
+/** Metrics reasons for the END_REQUEST protocolStatus values postern refuses with (§5.5). */
+const REFUSALS: Readonly<Record<number, string>> = {
+  [FCGI_PROTOCOL_STATUS.CANT_MPX_CONN]: 'cantMpx',
+  [FCGI_PROTOCOL_STATUS.OVERLOADED]: 'overloaded',
+  [FCGI_PROTOCOL_STATUS.UNKNOWN_ROLE]: 'unknownRole',
+};
+
 function flush(conn: FastCgiConnection): void {
   conn.flush();
 }
 
 function flushHead(ex: FastCgiExchange): void {
   ex.flushHead();
+}
+
+function closeIfIdle(conn: FastCgiConnection): void {
+  conn.closeIfIdle();
 }
 
 /** Serves one accepted socket as a FastCGI connection until it closes. */
@@ -75,6 +91,8 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   #lastDataAt: number;
   #served = 0;
   #drainWaiters: Array<() => void> | null = null;
+  /** Coarse time the sweep first saw our output stuck (writableNeedDrain); 0 = flowing. */
+  #writeStuckSince = 0;
 
   constructor(socket: Socket, ctx: ServeContext) {
     this.#socket = socket;
@@ -98,6 +116,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
+    ctx.metrics.connectionOpened('fastcgi');
   }
 
   get inFlight(): number {
@@ -145,10 +164,12 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
       for (const ex of [...this.#requests.values()]) ex.abort(reason, false);
     }
     this.#onDrain();
+    this.#ctx.metrics.connectionClosed('fastcgi');
     this.#ctx.release(this);
   };
 
   readonly #onDrain = (): void => {
+    this.#writeStuckSince = 0;
     const waiters = this.#drainWaiters;
     if (waiters === null) return;
     this.#drainWaiters = null;
@@ -158,12 +179,24 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   // ---- DecoderSink ---------------------------------------------------------------------------
 
   request(head: RequestHead): void {
+    const bad = checkParams(head.params, head.id);
+    if (bad !== undefined) {
+      this.error(bad);
+      return;
+    }
     const ctx = this.#ctx;
     const role = ROLE_NAMES[head.role];
     if (head.keepConn === false) this.#closing = true;
     if (role === undefined || !ctx.tree.hasRole(role)) {
       // §5.5: a role this tree has no app for is refused; the id never becomes active for the app.
       this.write(encodeEndRequest(head.id, 0, FCGI_PROTOCOL_STATUS.UNKNOWN_ROLE));
+      ctx.metrics.rejected('unknownRole');
+      this.#decoder.release(head.id);
+      if (this.#requests.size === 0) this.#idle();
+      return;
+    }
+    if (ctx.refuseOverloaded('fastcgi', this.#socket)) {
+      for (const b of fastcgiOverloaded(head.id, ctx.overloadedAnswer)) this.write(b);
       this.#decoder.release(head.id);
       if (this.#requests.size === 0) this.#idle();
       return;
@@ -173,7 +206,9 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     this.#phase = ACTIVE;
     let environ: Environ;
     try {
-      environ = buildEnviron(head, asBuildContext(this.#environContext(ex)));
+      // The connection's addresses, and the exchange for the input and signal, made on first use.
+      environ = buildEnviron(head, asBuildBase(this.#envBase), ex);
+      if (ex.data !== undefined) environ['postern.data'] = ex.data;
     } catch (err) {
       ctx.log.warn('fastcgi request refused', { peer: peerOf(this.#socket), requestId: head.id, error: err instanceof Error ? err.message : String(err) });
       ex.fail(asProtocolError(err, head.id));
@@ -184,7 +219,17 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
 
   body(id: number, chunk: Buffer): void {
     const ex = this.#requests.get(id);
-    if (ex !== undefined) this.#feed(ex.input, chunk);
+    if (ex === undefined) return;
+    if (ex.overLength(chunk.length)) {
+      // §6.2: the bytes on FCGI_STDIN must match CONTENT_LENGTH; past it the request is refused
+      // before the app sees a byte more than it was promised.
+      this.#closing = true;
+      this.#ctx.protocolErrors++;
+      this.#ctx.log.warn('fastcgi protocol error', { code: SERVER_ERRORS.BODY_TOO_LONG, peer: peerOf(this.#socket), requestId: id, status: 400 });
+      ex.fail(serverError(SERVER_ERRORS.BODY_TOO_LONG, 'FCGI_STDIN carries more bytes than CONTENT_LENGTH', 400, id));
+      return;
+    }
+    this.#feed(ex.input, chunk);
   }
 
   bodyEnd(id: number): void {
@@ -211,6 +256,8 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   }
 
   reply(bytes: Buffer, close: boolean): void {
+    // A refusal is one END_REQUEST record (type 3) whose protocolStatus (byte 12) is not REQUEST_COMPLETE.
+    if (bytes.length === 16 && bytes[1] === 3 && bytes[12] !== 0) this.#ctx.metrics.rejected(REFUSALS[bytes[12]!] ?? 'other');
     this.write(bytes);
     if (close) {
       this.#closing = true;
@@ -221,6 +268,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   error(err: ProtocolError): void {
     const ctx = this.#ctx;
     ctx.protocolErrors++;
+    ctx.metrics.rejected('protocolError');
     ctx.log.warn('fastcgi protocol error', protocolErrorMeta(err, this.#socket));
     if (err.requestId === 0) {
       // The decoder has stopped: nothing on this connection can be trusted any more.
@@ -359,9 +407,23 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     }
   }
 
+  /**
+   * Graceful stop: what is in flight finishes, then the connection closes. A connection that has
+   * served nothing yet was accepted moments ago and its BEGIN_REQUEST is on the way (nginx
+   * connects to send one): it is served within headerTimeoutMs of accept (see sweep), then closed.
+   * So is a request already arriving (HEAD). An idle KEEP_CONN connection closes after one more
+   * I/O poll, so that a request nginx wrote into it from its pool just now, already in the kernel,
+   * is served instead of dropped (a later one meets our FIN, and nginx retries a failed cached
+   * connection on a fresh one).
+   */
   drain(): void {
     this.#closing = true;
-    if (this.#requests.size === 0) this.#endSocket();
+    if (this.#requests.size === 0 && this.#served > 0 && this.#phase === IDLE) afterPoll(closeIfIdle, this);
+  }
+
+  /** Draining: ends the connection if no request has started arriving since drain(). */
+  closeIfIdle(): void {
+    if (this.#requests.size === 0 && this.#phase === IDLE) this.#endSocket();
   }
 
   destroy(): void {
@@ -373,6 +435,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
 
   sweep(now: number): void {
     const l = this.#ctx.limits;
+    if (l.writeTimeoutMs > 0 && this.#writeStuck(now, l.writeTimeoutMs)) return;
     switch (this.#phase) {
       case IDLE: {
         const limit = this.#served === 0 ? l.headerTimeoutMs : l.keepAliveTimeoutMs;
@@ -385,6 +448,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
       case HEAD:
         if (l.headerTimeoutMs > 0 && now - this.#phaseSince >= l.headerTimeoutMs) {
           this.#ctx.log.info('fastcgi params not complete in time', { code: SERVER_ERRORS.HEADER_TIMEOUT, peer: peerOf(this.#socket), limit: 'headerTimeoutMs' });
+          this.#ctx.metrics.rejected('timeout');
           this.#socket.destroy();
         }
         return;
@@ -396,6 +460,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
           if (deadline > 0 && now - ex.startedAt >= deadline) ex.timeout();
           else if (bodyIdle && ex.waitingForBody()) {
             this.#closing = true;
+            this.#ctx.metrics.rejected('timeout');
             ex.fail(serverError(SERVER_ERRORS.BODY_TIMEOUT, `no body bytes for bodyIdleTimeoutMs (${String(l.bodyIdleTimeoutMs)})`, 408, ex.id));
           }
         }
@@ -406,21 +471,19 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     }
   }
 
-  // An object literal with every key, not a spread: the spread was 9% of the glue's profile.
-  #environContext(ex: FastCgiExchange): EnvironContext {
-    const b = this.#envBase;
-    const c: EnvironContext = {
-      protocol: b.protocol,
-      trustForwardedProto: b.trustForwardedProto,
-      remoteAddress: b.remoteAddress,
-      remotePort: b.remotePort,
-      localAddress: b.localAddress,
-      localPort: b.localPort,
-      input: ex.input,
-      data: ex.data,
-      signal: ex.signal,
-    };
-    return c;
+  /** writeTimeoutMs: true (the connection is destroyed, its requests aborted) once the peer has read nothing that long. */
+  #writeStuck(now: number, limit: number): boolean {
+    if (!this.#socket.writableNeedDrain) {
+      this.#writeStuckSince = 0;
+      return false;
+    }
+    if (this.#writeStuckSince === 0) this.#writeStuckSince = now;
+    if (now - this.#writeStuckSince < limit) return false;
+    this.#ctx.writeTimedOut('fastcgi', peerOf(this.#socket));
+    const reason = serverError(SERVER_ERRORS.WRITE_TIMEOUT, `the web server read nothing for writeTimeoutMs (${String(limit)})`);
+    for (const ex of [...this.#requests.values()]) ex.abort(reason, false);
+    this.#socket.destroy();
+    return true;
   }
 
   #internalError(err: unknown): void {
@@ -439,13 +502,13 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
 }
 
 /** One FastCGI request, and the Responder its app answers through. */
-export class FastCgiExchange implements Responder {
+export class FastCgiExchange implements Responder, EnvironSource, AbortNotifier {
   readonly id: number;
-  readonly input: RequestInput;
   readonly data: RequestInput | undefined;
   readonly #conn: FastCgiConnection;
   readonly #ctx: ServeContext;
-  readonly #controller = new AbortController();
+  /** The body stream and signal, made on first use (see request-source.ts for the figures). */
+  readonly #source: RequestSource;
   /** Coarse start time, for requestTimeoutMs. */
   readonly startedAt: number;
   #environ: Environ | undefined;
@@ -463,22 +526,34 @@ export class FastCgiExchange implements Responder {
   #status = 0;
   #bytes = 0;
   #startMs = 0;
+  /** performance.now() at the start, for the metrics' latency and slowRequestMs. */
+  readonly #t0: number;
   readonly #seq: number;
 
   constructor(conn: FastCgiConnection, ctx: ServeContext, id: number, filter: boolean) {
     this.id = id;
     this.#conn = conn;
     this.#ctx = ctx;
-    this.input = new RequestInput(conn);
+    this.#source = new RequestSource(conn);
     this.data = filter ? new RequestInput(conn) : undefined;
     this.startedAt = ctx.now;
     this.#seq = ++ctx.requests;
     ctx.inFlight++;
+    ctx.metrics.requestStarted();
+    this.#t0 = performance.now();
     if (ctx.accessLog !== undefined) this.#startMs = Date.now();
   }
 
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#source.signal;
+  }
+
+  get input(): RequestInput {
+    return this.#source.input;
+  }
+
+  onAbort(listener: () => void): void {
+    this.#source.onAbort(listener);
   }
 
   get aborted(): boolean {
@@ -494,11 +569,13 @@ export class FastCgiExchange implements Responder {
     // RFC 3875 §4.3.2: the script MUST NOT send a body for HEAD; nginx would discard it anyway.
     this.#isHead = environ.REQUEST_METHOD === 'HEAD';
     this.#expected = declaredLength(environ);
-    void this.#run(environ);
+    const running = dispatchWithStatus(this.#ctx.statusRoutes, this.#ctx.tree, environ, this);
+    // An app that answered at once (RUN_SETTLED) needs no promise turn (see src/app/run.ts).
+    if (running === RUN_SETTLED) this.#ran();
+    else void running.then(() => this.#ran());
   }
 
-  async #run(environ: Environ): Promise<void> {
-    await this.#ctx.tree.handle(environ, this);
+  #ran(): void {
     // The tree always ends the response; this covers a tree that returned without doing so.
     if (!this.#done) this.fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'the app returned without ending its response', 500, this.id));
   }
@@ -552,19 +629,23 @@ export class FastCgiExchange implements Responder {
   }
 
   bodyEnded(): void {
-    const input = this.input;
-    if (this.#expected >= 0 && input.received < this.#expected) {
+    const source = this.#source;
+    if (this.#expected >= 0 && source.received < this.#expected) {
       // §6.2: "compare the number of bytes received on FCGI_STDIN with CONTENT_LENGTH".
-      input.fail(serverError(SERVER_ERRORS.BODY_TRUNCATED, `the body ended after ${String(input.received)} of ${String(this.#expected)} bytes`, 400, this.id));
+      source.fail(serverError(SERVER_ERRORS.BODY_TRUNCATED, `the body ended after ${String(source.received)} of ${String(this.#expected)} bytes`, 400, this.id));
     } else {
-      input.finish();
+      source.finish();
     }
   }
 
   /** The app is waiting for body bytes that are not coming (the bodyIdleTimeoutMs test). */
   waitingForBody(): boolean {
-    const input = this.input;
-    return input.open && !input.blocked && input.readableLength === 0;
+    return this.#source.waiting;
+  }
+
+  /** `n` more body bytes would pass the CONTENT_LENGTH the request declared. */
+  overLength(n: number): boolean {
+    return this.#expected >= 0 && this.#source.received + n > this.#expected;
   }
 
   /**
@@ -583,6 +664,7 @@ export class FastCgiExchange implements Responder {
   timeout(): void {
     if (this.#done) return;
     this.#ctx.timedOut++;
+    this.#ctx.metrics.rejected('timeout');
     this.#ctx.log.warn('request timed out', { code: SERVER_ERRORS.REQUEST_TIMEOUT, protocol: 'fastcgi', uri: this.#environ?.REQUEST_URI, limit: 'requestTimeoutMs' });
     this.fail(serverError(SERVER_ERRORS.REQUEST_TIMEOUT, `the request ran past requestTimeoutMs (${String(this.#ctx.limits.requestTimeoutMs)})`, 504, this.id));
   }
@@ -615,20 +697,17 @@ export class FastCgiExchange implements Responder {
 
   #stop(reason: ProtocolError): void {
     this.#aborted = true;
-    this.input.fail(reason);
+    this.#source.fail(reason);
     this.data?.fail(reason);
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#source.abort(reason);
   }
 
   #finish(wroteEnd: boolean): void {
     this.#done = true;
     // The app no longer wants the rest of the body: drop it so the socket is not held paused.
-    if (this.input.open) this.input.destroy();
+    this.#source.drop();
     if (this.data?.open === true) this.data.destroy();
-    const ctx = this.#ctx;
-    if (ctx.accessLog !== undefined) {
-      ctx.accessLog.write(accessRecord(ctx, 'fastcgi', this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#startMs, this.#seq));
-    }
+    requestFinished(this.#ctx, 'fastcgi', this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#t0, this.#startMs, this.#seq);
     this.#conn.finished(this, wroteEnd);
   }
 }
@@ -642,31 +721,45 @@ export interface EnvironBase {
   localAddress: string | undefined;
   localPort: number | undefined;
 }
-/** What this glue hands `buildEnviron` (absent values as undefined, so every object has one shape). */
-export interface EnvironContext extends EnvironBase {
-  input: RequestInput;
-  data: RequestInput | undefined;
-  signal: AbortSignal;
+/**
+ * buildEnviron skips absent (undefined) fields at run time; its optional properties are not typed
+ * `| undefined` under exactOptionalPropertyTypes, hence this one cast. The request itself is passed
+ * as the EnvironSource (its input and signal are made on first use).
+ */
+export function asBuildBase(c: EnvironBase): EnvironAddressing {
+  return c as EnvironAddressing;
 }
 
 /**
- * buildEnviron skips absent (undefined) fields at run time; its optional properties are not typed
- * `| undefined` under exactOptionalPropertyTypes, hence this one cast.
+ * One per connection. The addresses are read from the socket only if buildEnviron needs them
+ * (REMOTE_ADDR, SERVER_NAME/HTTP_HOST missing), which nginx and Apache never leave it to: each is
+ * a getpeername/getsockname syscall, two per connection, so once per request without keep_conn.
  */
-export function asBuildContext(c: EnvironContext): BuildContext {
-  return c as BuildContext;
+export function environBase(socket: Socket, ctx: ServeContext, protocol: EnvironBase['protocol']): EnvironBase {
+  return new SocketAddressing(socket, protocol, ctx.limits.trustForwardedProto);
 }
 
-/** Computed once per connection: the socket address getters are syscalls (getpeername). */
-export function environBase(socket: Socket, ctx: ServeContext, protocol: EnvironBase['protocol']): EnvironBase {
-  return {
-    protocol,
-    trustForwardedProto: ctx.limits.trustForwardedProto,
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-    localAddress: socket.localAddress,
-    localPort: socket.localPort,
-  };
+class SocketAddressing implements EnvironBase {
+  readonly protocol: EnvironBase['protocol'];
+  readonly trustForwardedProto: boolean;
+  readonly #socket: Socket;
+  constructor(socket: Socket, protocol: EnvironBase['protocol'], trustForwardedProto: boolean) {
+    this.#socket = socket;
+    this.protocol = protocol;
+    this.trustForwardedProto = trustForwardedProto;
+  }
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.#socket.remotePort;
+  }
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.#socket.localPort;
+  }
 }
 
 export function protocolErrorMeta(err: ProtocolError, socket: Socket): Record<string, unknown> {

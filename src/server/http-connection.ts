@@ -5,14 +5,18 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ProtocolError } from '../../protocols/common/errors.ts';
 import { HEAD_ERRORS, isFieldValue, isToken, type HeaderList } from '../../protocols/common/head.ts';
 import { ProtocolError as PE } from '../../protocols/common/errors.ts';
-import { environFromHttp } from '../environ.ts';
+import { environFromHttp, type HttpEnvironContext } from '../environ.ts';
+import type { AbortNotifier } from '../app/run.ts';
 import type { Environ, Responder } from '../app/types.ts';
-import { isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { LazyAbort } from './request-source.ts';
+import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
-import { accessRecord, cannedAnswer, completeLength, incomplete } from './shared.ts';
+import { cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
+import { dispatchWithStatus } from '../status/endpoint.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -68,15 +72,31 @@ export function serveHttpConnection(socket: Socket, ctx: ServeContext): void {
     return;
   }
   connections.set(socket, conn);
+  ctx.metrics.connectionOpened('http');
   socket.on('close', conn.onClose);
+  socket.on('drain', onDrain);
   httpServerFor(ctx).emit('connection', socket);
 }
 
+function onDrain(this: Socket): void {
+  connections.get(this)?.drained();
+}
+
 function onRequest(ctx: ServeContext, req: IncomingMessage, res: ServerResponse): void {
+  if (ctx.refuseOverloaded('http', req.socket)) {
+    const a = ctx.overloadedAnswer;
+    res.writeHead(a.status, a.reason, a.headers.flat());
+    res.end(a.body);
+    return;
+  }
   const conn = connections.get(req.socket);
   const ex = new HttpExchange(ctx, conn, req, res);
-  conn?.exchanges.add(ex);
+  conn?.started(ex);
   ex.start();
+}
+
+function closeIfIdle(conn: HttpConnection): void {
+  conn.closeIfIdle();
 }
 
 function onClientError(ctx: ServeContext, err: NodeJS.ErrnoException, socket: Socket): void {
@@ -87,6 +107,7 @@ function onClientError(ctx: ServeContext, err: NodeJS.ErrnoException, socket: So
     return;
   }
   ctx.protocolErrors++;
+  ctx.metrics.rejected(code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'protocolError');
   const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   ctx.log.info('http request refused', status === 431 ? { code, peer: peerOf(socket), status, limit: 'maxHeadersBytes' } : { code, peer: peerOf(socket), status });
   if (socket.writable) {
@@ -104,15 +125,28 @@ export class HttpConnection implements Tracked {
   readonly #ctx: ServeContext;
   #bytesRead = 0;
   #readChangedAt: number;
+  /** Requests this connection has carried. */
+  #served = 0;
+  /** When the connection last had nothing in flight (accepted, or its last response done). */
+  #idleSince: number;
+  /** socket.bytesRead then: more since means a request is arriving. */
+  #idleBytes = 0;
+  /** Coarse time the sweep first saw our output stuck (writableNeedDrain); 0 = flowing. */
+  #writeStuckSince = 0;
 
   constructor(socket: Socket, ctx: ServeContext) {
     this.socket = socket;
     this.#ctx = ctx;
-    this.#readChangedAt = ctx.now;
+    this.#readChangedAt = this.#idleSince = ctx.now;
   }
 
   get inFlight(): number {
     return this.exchanges.size;
+  }
+
+  started(ex: HttpExchange): void {
+    this.#served++;
+    this.exchanges.add(ex);
   }
 
   readonly onClose = (): void => {
@@ -120,16 +154,35 @@ export class HttpConnection implements Tracked {
       const reason = serverError(SERVER_ERRORS.CONNECTION_CLOSED, 'the HTTP connection closed before the response was complete');
       for (const ex of [...this.exchanges]) ex.abort(reason);
     }
+    this.#ctx.metrics.connectionClosed('http');
     this.#ctx.release(this);
   };
 
   finished(ex: HttpExchange): void {
     this.exchanges.delete(ex);
-    if (this.exchanges.size === 0 && this.#ctx.draining && !this.socket.destroyed) this.socket.end();
+    if (this.exchanges.size !== 0) return;
+    if (this.#ctx.draining) {
+      if (!this.socket.destroyed) this.socket.end();
+      return;
+    }
+    this.#idleSince = this.#ctx.now;
+    this.#idleBytes = this.socket.bytesRead;
   }
 
+  /**
+   * A connection with a request in flight finishes it (`Connection: close` on the response). One
+   * that never carried a request was accepted moments ago and its request is on the way (a front
+   * server connects only to send one): it gets headerTimeoutMs to arrive and is answered. An idle
+   * keep-alive connection closes, unless bytes arrived since its last response (a request under way).
+   */
   drain(): void {
-    if (this.exchanges.size === 0) this.socket.destroy();
+    if (this.exchanges.size > 0 || this.#served === 0) return;
+    afterPoll(closeIfIdle, this);
+  }
+
+  /** Draining and idle: closes unless a request has started arriving. */
+  closeIfIdle(): void {
+    if (this.exchanges.size === 0 && this.socket.bytesRead === this.#idleBytes) this.socket.destroy();
   }
 
   destroy(): void {
@@ -138,9 +191,34 @@ export class HttpConnection implements Tracked {
     this.socket.destroy();
   }
 
+  /** The socket drained: the peer is reading. */
+  drained(): void {
+    this.#writeStuckSince = 0;
+  }
+
+  /** writeTimeoutMs: true (requests aborted, socket destroyed) once the client has read nothing that long. */
+  #writeStuck(now: number, limit: number): boolean {
+    if (!this.socket.writableNeedDrain) {
+      this.#writeStuckSince = 0;
+      return false;
+    }
+    if (this.#writeStuckSince === 0) this.#writeStuckSince = now;
+    if (now - this.#writeStuckSince < limit) return false;
+    this.#ctx.writeTimedOut('http', peerOf(this.socket));
+    const reason = serverError(SERVER_ERRORS.WRITE_TIMEOUT, `the client read nothing for writeTimeoutMs (${String(limit)})`);
+    for (const ex of [...this.exchanges]) ex.abort(reason);
+    this.socket.destroy();
+    return true;
+  }
+
   sweep(now: number): void {
-    if (this.exchanges.size === 0) return;
     const l = this.#ctx.limits;
+    if (l.writeTimeoutMs > 0 && this.#writeStuck(now, l.writeTimeoutMs)) return;
+    if (this.exchanges.size === 0) {
+      // node's headersTimeout covers this too; this bounds a graceful stop even where it does not.
+      if (this.#ctx.draining && l.headerTimeoutMs > 0 && now - this.#idleSince >= l.headerTimeoutMs) this.socket.destroy();
+      return;
+    }
     const read = this.socket.bytesRead;
     if (read !== this.#bytesRead) {
       this.#bytesRead = read;
@@ -150,6 +228,7 @@ export class HttpConnection implements Tracked {
     for (const ex of [...this.exchanges]) {
       if (l.requestTimeoutMs > 0 && now - ex.startedAt >= l.requestTimeoutMs) ex.timeout();
       else if (bodyIdle && ex.waitingForBody()) {
+        this.#ctx.metrics.rejected('timeout');
         ex.fail(serverError(SERVER_ERRORS.BODY_TIMEOUT, `no body bytes for bodyIdleTimeoutMs (${String(l.bodyIdleTimeoutMs)})`, 408));
       }
     }
@@ -157,13 +236,14 @@ export class HttpConnection implements Tracked {
 }
 
 /** One HTTP request, and the Responder its app answers through. */
-export class HttpExchange implements Responder {
+export class HttpExchange implements Responder, HttpEnvironContext, AbortNotifier {
   readonly startedAt: number;
   readonly #ctx: ServeContext;
   readonly #conn: HttpConnection | undefined;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
-  readonly #controller = new AbortController();
+  /** The signal, made only if the app asks for it (see request-source.ts). */
+  readonly #abort = new LazyAbort();
   #environ: Environ | undefined;
   #headSent = false;
   #done = false;
@@ -172,6 +252,8 @@ export class HttpExchange implements Responder {
   #bytes = 0;
   #length = -1;
   #startMs = 0;
+  /** performance.now() at the start, for the metrics' latency and slowRequestMs. */
+  readonly #t0: number;
   readonly #seq: number;
 
   constructor(ctx: ServeContext, conn: HttpConnection | undefined, req: IncomingMessage, res: ServerResponse) {
@@ -183,6 +265,8 @@ export class HttpExchange implements Responder {
     if (ctx.accessLog !== undefined) this.#startMs = Date.now();
     this.#seq = ++ctx.requests;
     ctx.inFlight++;
+    ctx.metrics.requestStarted();
+    this.#t0 = performance.now();
     res.on('close', this.#onClose);
   }
 
@@ -191,7 +275,7 @@ export class HttpExchange implements Responder {
     const req = this.#req;
     let environ: Environ;
     try {
-      environ = environFromHttp(req, { input: req, signal: this.#controller.signal, trustForwardedProto: ctx.limits.trustForwardedProto });
+      environ = environFromHttp(req, this);
     } catch (err) {
       ctx.log.warn('http request refused', { peer: peerOf(req.socket), error: err instanceof Error ? err.message : String(err) });
       this.fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'could not build the environ', 500));
@@ -202,12 +286,29 @@ export class HttpExchange implements Responder {
   }
 
   async #run(environ: Environ): Promise<void> {
-    await this.#ctx.tree.handle(environ, this);
+    await dispatchWithStatus(this.#ctx.statusRoutes, this.#ctx.tree, environ, this);
     if (!this.#done && !this.#res.writableEnded) this.fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'the app returned without ending its response', 500));
   }
 
   get aborted(): boolean {
     return this.#aborted;
+  }
+
+  // HttpEnvironContext: the environ reads these when the app first asks.
+  get input(): IncomingMessage {
+    return this.#req;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  get trustForwardedProto(): boolean {
+    return this.#ctx.limits.trustForwardedProto;
+  }
+
+  onAbort(listener: () => void): void {
+    this.#abort.onAbort(listener);
   }
 
   get headSent(): boolean {
@@ -278,6 +379,7 @@ export class HttpExchange implements Responder {
   timeout(): void {
     if (this.#done || this.#aborted) return;
     this.#ctx.timedOut++;
+    this.#ctx.metrics.rejected('timeout');
     this.#ctx.log.warn('request timed out', { code: SERVER_ERRORS.REQUEST_TIMEOUT, protocol: 'http', uri: this.#req.url, limit: 'requestTimeoutMs' });
     this.fail(serverError(SERVER_ERRORS.REQUEST_TIMEOUT, `the request ran past requestTimeoutMs (${String(this.#ctx.limits.requestTimeoutMs)})`, 504));
   }
@@ -306,7 +408,7 @@ export class HttpExchange implements Responder {
     // The request stream is left to node: destroying an unfinished IncomingMessage destroys the
     // socket, and the answer postern is about to give would be lost with it.
     this.#aborted = true;
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#abort.abort(reason);
   }
 
   readonly #onClose = (): void => {
@@ -324,9 +426,7 @@ export class HttpExchange implements Responder {
     this.#finishedOnce = true;
     const ctx = this.#ctx;
     ctx.inFlight--;
-    if (ctx.accessLog !== undefined) {
-      ctx.accessLog.write(accessRecord(ctx, 'http', this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#startMs, this.#seq));
-    }
+    requestFinished(ctx, 'http', this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#t0, this.#startMs, this.#seq);
     this.#conn?.finished(this);
   }
 }

@@ -3,7 +3,7 @@
 // mod_fcgid pass it) and systemd socket activation. Kept apart from serving: `serveConnection`
 // takes any accepted socket, so a supervisor may own the listeners and hand sockets to workers.
 
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Protocol } from '../app/types.ts';
 import { formatAddress, type ListenAddress } from './address.ts';
@@ -11,6 +11,7 @@ import { peerOf, type ServeContext } from './context.ts';
 import { FastCgiConnection } from './fastcgi-connection.ts';
 import { serveHttpConnection } from './http-connection.ts';
 import { StreamConnection } from './stream-connection.ts';
+import type { SocketOwner } from './privileges.ts';
 
 export const LISTEN_ERRORS = {
   /** A unix socket path is in use by a live server (a connect succeeded). */
@@ -41,8 +42,16 @@ export class ListenError extends Error {
 export function serveConnection(protocol: Protocol, socket: Socket, ctx: ServeContext): void {
   // Before anything else: an 'error' with no listener would crash the process.
   socket.on('error', noop);
+  // allowedClients / FCGI_WEB_SERVER_ADDRS (§3.2: "responds by closing the connection").
+  const rule = ctx.access?.refusal(protocol, socket.remoteAddress);
+  if (rule !== undefined) {
+    ctx.denied(rule, protocol, peerOf(socket));
+    socket.destroy();
+    return;
+  }
   if (ctx.draining || ctx.connections >= ctx.limits.maxConnections) {
     if (!ctx.draining) rejected(ctx, socket);
+    else ctx.metrics.rejected('draining');
     socket.destroy();
     return;
   }
@@ -60,6 +69,7 @@ let lastRejectLog = 0;
 
 function rejected(ctx: ServeContext, socket: Socket): void {
   ctx.rejectedConnections++;
+  ctx.metrics.rejected('maxConnections');
   // Saturation must be visible (PHP-FPM's "max_children reached" is what operators grep for), but
   // a flood must not become a log flood: one line per 10 s, with the running count.
   if (ctx.now - lastRejectLog >= 10_000 || lastRejectLog === 0) {
@@ -90,7 +100,7 @@ export interface BoundListener {
 }
 
 /** Binds `server` to `address`. Rejects with a `ListenError` naming the address. */
-export async function listenOn(server: Server, protocol: Protocol, address: ListenAddress, socketMode?: number): Promise<BoundListener> {
+export async function listenOn(server: Server, protocol: Protocol, address: ListenAddress, socketMode?: number, socketOwner?: SocketOwner): Promise<BoundListener> {
   const text = formatAddress(address);
   if (address.kind === 'unix') await clearStaleSocket(address.path, text);
   await new Promise<void>((resolve, reject) => {
@@ -119,6 +129,7 @@ export async function listenOn(server: Server, protocol: Protocol, address: List
   });
   if (address.kind === 'unix') {
     if (socketMode !== undefined) await chmod(address.path, socketMode);
+    if (socketOwner !== undefined) await chown(address.path, socketOwner.uid, socketOwner.gid);
     return { protocol, address: text, path: address.path };
   }
   if (address.kind === 'fd') {
@@ -132,9 +143,10 @@ export async function listenOn(server: Server, protocol: Protocol, address: List
 
 /**
  * A socket file left by a process that died cannot be bound over (EADDRINUSE). Remove it, but
- * only when nothing answers on it: a live server's socket is never taken away.
+ * only when nothing answers on it: a live server's socket is never taken away. `text` is the
+ * address as configured, for the errors (`ListenError` NOT_A_SOCKET or SOCKET_IN_USE).
  */
-async function clearStaleSocket(path: string, text: string): Promise<void> {
+export async function clearStaleSocket(path: string, text: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();

@@ -4,6 +4,9 @@
 import type { Protocol } from '../app/types.ts';
 import type { Tree } from '../app/tree.ts';
 import type { AccessLog, EventLog } from '../log/types.ts';
+import { resolveSocketOwner, type SocketOwner } from './privileges.ts';
+import type { Metrics } from '../status/metrics.ts';
+import type { StatusRoutes } from '../status/endpoint.ts';
 
 export interface ListenerSpec {
   readonly protocol: Protocol;
@@ -32,6 +35,14 @@ export interface ServerLimits {
   keepAliveTimeoutMs?: number;
   /** Whole-request deadline; 0 = off. On expiry the signal aborts and 504 is sent if it still can be. */
   requestTimeoutMs?: number;
+  /** A connection whose output stays stuck (the peer reads nothing) this long is closed; 0 = off. */
+  writeTimeoutMs?: number;
+  /** Requests in flight in this process; past it a request is refused (503, FastCGI OVERLOADED); 0 = no cap. */
+  maxInflightRequests?: number;
+  /** `Retry-After` on the 503 an overloaded server answers; 0 = no header. */
+  retryAfterSeconds?: number;
+  /** CIDR blocks (IPv4, IPv6) whose TCP peers may connect, on every protocol; empty = everyone. Unix sockets are not checked. */
+  allowedClients?: readonly string[];
   /** `close()` lets in-flight requests finish for this long, then destroys what is left. */
   shutdownTimeoutMs?: number;
   trustForwardedProto?: boolean;
@@ -39,6 +50,12 @@ export interface ServerLimits {
   debug?: boolean;
   /** Octal permission string for unix sockets, e.g. "0660"; unset = leave the umask's result. */
   socketMode?: string;
+  /** Owner of the unix sockets postern creates: a user name or uid; unset = the process's. */
+  socketOwner?: string;
+  /** Group of the unix sockets postern creates: a group name or gid; unset = the process's. */
+  socketGroup?: string;
+  /** A request taking at least this long is logged (warn); 0 = off. */
+  slowRequestMs?: number;
 }
 
 export interface ServerOptions extends ServerLimits {
@@ -50,6 +67,10 @@ export interface ServerOptions extends ServerLimits {
   worker?: number;
   /** Environment read for systemd socket activation; default `process.env` (tests pass their own). */
   env?: NodeJS.ProcessEnv;
+  /** The process's metrics registry (shared by every server of the process); default a fresh one. */
+  metrics?: Metrics;
+  /** Status and ping paths answered before the tree on these listeners; unset = none. */
+  statusRoutes?: StatusRoutes;
 }
 
 export interface ResolvedLimits {
@@ -63,10 +84,17 @@ export interface ResolvedLimits {
   readonly bodyIdleTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  /** 0 = no cap. */
+  readonly maxInflightRequests: number;
+  readonly retryAfterSeconds: number;
   readonly shutdownTimeoutMs: number;
   readonly trustForwardedProto: boolean;
   readonly debug: boolean;
   readonly socketMode: number | undefined;
+  readonly socketOwner: SocketOwner | undefined;
+  readonly allowedClients: readonly string[];
+  readonly slowRequestMs: number;
 }
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -80,9 +108,13 @@ export const SERVER_DEFAULTS = Object.freeze({
   bodyIdleTimeoutMs: 30_000,
   keepAliveTimeoutMs: 60_000,
   requestTimeoutMs: 0,
+  writeTimeoutMs: 30_000,
+  maxInflightRequests: 1024,
+  retryAfterSeconds: 5,
   shutdownTimeoutMs: 30_000,
   trustForwardedProto: false,
   debug: false,
+  slowRequestMs: 0,
 });
 
 export const OPTION_ERROR = 'POSTERN_ERR_BAD_OPTION';
@@ -123,9 +155,15 @@ export function resolveLimits(o: ServerLimits): ResolvedLimits {
     bodyIdleTimeoutMs: int('bodyIdleTimeoutMs', o.bodyIdleTimeoutMs, 0),
     keepAliveTimeoutMs: int('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 0),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs, 0),
+    writeTimeoutMs: int('writeTimeoutMs', o.writeTimeoutMs, 0),
+    maxInflightRequests: int('maxInflightRequests', o.maxInflightRequests, 0),
+    retryAfterSeconds: int('retryAfterSeconds', o.retryAfterSeconds, 0, 86_400),
     shutdownTimeoutMs: int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0),
     trustForwardedProto: o.trustForwardedProto ?? SERVER_DEFAULTS.trustForwardedProto,
     debug: o.debug ?? SERVER_DEFAULTS.debug,
     socketMode: o.socketMode === undefined ? undefined : parseSocketMode(o.socketMode),
+    socketOwner: resolveSocketOwner(o.socketOwner, o.socketGroup),
+    allowedClients: Object.freeze([...(o.allowedClients ?? [])]),
+    slowRequestMs: int('slowRequestMs', o.slowRequestMs, 0),
   });
 }

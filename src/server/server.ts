@@ -8,6 +8,7 @@ import { ServeContext, type ServeStats } from './context.ts';
 import { closeHttpServer } from './http-connection.ts';
 import { createProtocolServer, listenOn, planListeners, takeSocketActivation, type BoundListener } from './listen.ts';
 import { SERVER_DEFAULTS, type ServerOptions } from './options.ts';
+import { FCGI_WEB_SERVER_ADDRS } from './access.ts';
 
 export interface PosternServer {
   /** What is listening, in the order given (systemd-activated sockets last). */
@@ -15,8 +16,12 @@ export interface PosternServer {
   /** The shared serving state (limits, counters), e.g. for a status endpoint. */
   readonly context: ServeContext;
   /**
-   * Graceful stop: stop accepting, let in-flight requests finish (idle keep-alive connections close
-   * at once), and after `shutdownTimeoutMs` destroy whatever is left. Resolves when all is closed.
+   * Graceful stop: stop accepting, let in-flight requests finish, and after `shutdownTimeoutMs`
+   * destroy whatever is left. Resolves when all is closed. Connections accepted just before the
+   * listener closed, whose request has not arrived yet, are still served: each gets
+   * `headerTimeoutMs` from accept to send it, and closes after its response (HTTP with
+   * `Connection: close`). Idle keep-alive connections close at once (a request already arriving
+   * on one is served first).
    */
   close(): Promise<void>;
   /** Immediate stop: every request is aborted (its signal fires) and every socket destroyed. */
@@ -31,10 +36,12 @@ export interface ServerStats extends ServeStats {
 /**
  * Starts serving `options.tree` on every listener. Rejects (having closed whatever it opened) with
  * an `AddressError` for a malformed address, a `ListenError` when a listener cannot bind, an
- * `OptionError` for an option out of range.
+ * `OptionError` for an option out of range, an `AccessError` for an `allowedClients` entry (or an
+ * FCGI_WEB_SERVER_ADDRS item) that is not an address or CIDR block, a `PrivilegeError` for a
+ * `socketOwner` / `socketGroup` this system does not know.
  */
 export async function startServer(options: ServerOptions): Promise<PosternServer> {
-  const ctx = new ServeContext(options);
+  const ctx = new ServeContext({ ...options, fcgiWebServerAddrs: (options.env ?? process.env)[FCGI_WEB_SERVER_ADDRS] });
   try {
     const activation = takeSocketActivation(options.env ?? process.env);
     const planned = planListeners(options.listeners.map((l) => ({ protocol: l.protocol, address: parseAddress(l.address) })), activation);
@@ -44,7 +51,7 @@ export async function startServer(options: ServerOptions): Promise<PosternServer
       for (const p of planned) {
         const server = createProtocolServer(p.protocol, ctx);
         servers.push(server);
-        bound.push(await listenOn(server, p.protocol, p.address, ctx.limits.socketMode));
+        bound.push(await listenOn(server, p.protocol, p.address, ctx.limits.socketMode, ctx.limits.socketOwner));
       }
     } catch (err) {
       servers.forEach(stopListening);

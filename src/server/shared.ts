@@ -2,6 +2,7 @@
 // canned error answers postern sends on its own, and the access record.
 
 import { STATUS_CODES } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { ProtocolError } from '../../protocols/common/errors.ts';
 import { ROLE } from '../../protocols/common/events.ts';
 import type { HeaderList } from '../../protocols/common/head.ts';
@@ -63,15 +64,36 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
+/**
+ * A request is over (call it once, where `ctx.inFlight` drops): per-mount metrics, the slow-request
+ * warning, and the access record when an access log is configured. `t0` is the request's start on
+ * performance.now(); `startMs` its epoch start, taken only when the access log is on.
+ */
+export function requestFinished(ctx: ServeContext, protocol: Protocol, environ: Environ | undefined, status: number, bytes: number, t0: number, startMs: number, seq: number): void {
+  const durationMs = performance.now() - t0;
+  const mount = environ?.['postern.mount'];
+  ctx.metrics.requestFinished(typeof mount === 'string' ? mount : '', status, durationMs);
+  const slow = ctx.limits.slowRequestMs;
+  if (slow > 0 && durationMs >= slow) {
+    const e: Partial<Environ> = environ ?? {};
+    ctx.log.warn('slow request', {
+      method: str(e.REQUEST_METHOD), uri: str(e.REQUEST_URI) || `${str(e.SCRIPT_NAME)}${str(e.PATH_INFO)}`, mount: typeof mount === 'string' ? mount : '',
+      status, durationMs: Math.round(durationMs), worker: ctx.worker, protocol, limit: 'slowRequestMs', slowRequestMs: slow,
+    });
+  }
+  if (ctx.accessLog !== undefined) ctx.accessLog.write(accessRecord(ctx, protocol, environ, status, bytes, startMs, seq, durationMs));
+}
+
 /** Builds the access record; called only when an access log is configured. */
-export function accessRecord(ctx: ServeContext, protocol: Protocol, environ: Environ | undefined, status: number, bytes: number, startMs: number, seq: number): AccessRecord {
+export function accessRecord(ctx: ServeContext, protocol: Protocol, environ: Environ | undefined, status: number, bytes: number, startMs: number, seq: number, durationMs = Date.now() - startMs): AccessRecord {
   const e: Partial<Environ> = environ ?? {};
   const query = str(e.QUERY_STRING);
   const uri = str(e.REQUEST_URI) || `${str(e.SCRIPT_NAME)}${str(e.PATH_INFO)}${query === '' ? '' : `?${query}`}`;
   const id = e['postern.request_id'];
   return {
     startMs,
-    durationMs: Date.now() - startMs,
+    // Microseconds are as fine as a log line needs (and keep JSON numbers short).
+    durationMs: Math.round(durationMs * 1000) / 1000,
     remoteAddr: str(e.REMOTE_ADDR),
     method: str(e.REQUEST_METHOD),
     uri,
@@ -84,6 +106,7 @@ export function accessRecord(ctx: ServeContext, protocol: Protocol, environ: Env
     worker: ctx.worker,
     userAgent: str(e.HTTP_USER_AGENT),
     referer: str(e.HTTP_REFERER),
+    serverProtocol: str(e.SERVER_PROTOCOL),
   };
 }
 

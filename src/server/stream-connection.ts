@@ -3,6 +3,7 @@
 // the connection, so one object is the decoder's sink, the request and its Responder at once.
 
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ProtocolError } from '../../protocols/common/errors.ts';
 import type { Decoder, DecoderSink, RequestHead } from '../../protocols/common/events.ts';
 import { encodeResponseHead, type HeadForm, type HeaderList } from '../../protocols/common/head.ts';
@@ -12,9 +13,13 @@ import { buildEnviron } from '../environ.ts';
 import type { Environ, Responder } from '../app/types.ts';
 import { isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
-import { asBuildContext, environBase, protocolErrorMeta } from './fastcgi-connection.ts';
-import { RequestInput, type InputOwner } from './request-input.ts';
-import { accessRecord, asProtocolError, cannedAnswer, completeLength, incomplete } from './shared.ts';
+import { asBuildBase, environBase, protocolErrorMeta } from './fastcgi-connection.ts';
+import type { RequestInput, InputOwner } from './request-input.ts';
+import { RequestSource } from './request-source.ts';
+import { checkParams } from './params-check.ts';
+import type { AbortNotifier } from '../app/run.ts';
+import { asProtocolError, cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
+import { dispatchWithStatus } from '../status/endpoint.ts';
 
 const LINGER_MS = 2000;
 
@@ -27,20 +32,22 @@ const RESOLVED: Promise<void> = Promise.resolve();
 export type StreamProtocol = 'scgi' | 'uwsgi';
 
 /** Serves one accepted socket as an SCGI or uwsgi connection: one request, then close. */
-export class StreamConnection implements DecoderSink, Responder, Tracked, InputOwner {
+export class StreamConnection implements DecoderSink, Responder, Tracked, InputOwner, AbortNotifier {
   readonly #socket: Socket;
   readonly #ctx: ServeContext;
   readonly #protocol: StreamProtocol;
   readonly #form: HeadForm;
   readonly #decoder: Decoder;
-  readonly #controller = new AbortController();
-  #input: RequestInput | undefined;
+  /** The request's body stream and signal, made on first use (see request-source.ts). */
+  #source: RequestSource | undefined;
   #environ: Environ | undefined;
   #phase = WAITING;
   #phaseSince: number;
   #lastDataAt: number;
   #startedAt = 0;
   #startMs = 0;
+  /** performance.now() at the start, for the metrics' latency and slowRequestMs. */
+  #t0 = 0;
   #seq = 0;
   #started = false;
   #headSent = false;
@@ -53,6 +60,8 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   #bytes = 0;
   #length = -1;
   #drainWaiters: Array<() => void> | null = null;
+  /** Coarse time the sweep first saw our output stuck (writableNeedDrain); 0 = flowing. */
+  #writeStuckSince = 0;
 
   constructor(socket: Socket, ctx: ServeContext, protocol: StreamProtocol) {
     this.#socket = socket;
@@ -69,6 +78,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
+    ctx.metrics.connectionOpened(protocol);
   }
 
   get inFlight(): number {
@@ -115,10 +125,12 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
       this.#abortRequest(serverError(SERVER_ERRORS.CONNECTION_CLOSED, `the ${this.#protocol} connection closed before the response was complete`));
     }
     this.#onDrain();
+    this.#ctx.metrics.connectionClosed(this.#protocol);
     this.#ctx.release(this);
   };
 
   readonly #onDrain = (): void => {
+    this.#writeStuckSince = 0;
     const waiters = this.#drainWaiters;
     if (waiters === null) return;
     this.#drainWaiters = null;
@@ -128,18 +140,30 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   // ---- DecoderSink ---------------------------------------------------------------------------
 
   request(head: RequestHead): void {
+    const bad = checkParams(head.params, 0);
+    if (bad !== undefined) {
+      this.error(bad);
+      return;
+    }
     const ctx = this.#ctx;
+    if (ctx.refuseOverloaded(this.#protocol, this.#socket)) {
+      const a = ctx.overloadedAnswer;
+      this.#write(Buffer.concat([encodeResponseHead(this.#form, a.status, a.reason, a.headers), a.body]));
+      this.#endSocket();
+      return;
+    }
     this.#started = true;
     this.#phase = ACTIVE;
     this.#startedAt = ctx.now;
     if (ctx.accessLog !== undefined) this.#startMs = Date.now();
     this.#seq = ++ctx.requests;
     ctx.inFlight++;
-    const input = (this.#input = new RequestInput(this));
+    ctx.metrics.requestStarted();
+    this.#t0 = performance.now();
+    const source = (this.#source ??= new RequestSource(this));
     let environ: Environ;
     try {
-      const b = environBase(this.#socket, ctx, this.#protocol);
-      environ = buildEnviron(head, asBuildContext({ ...b, input, data: undefined, signal: this.#controller.signal }));
+      environ = buildEnviron(head, asBuildBase(environBase(this.#socket, ctx, this.#protocol)), source);
     } catch (err) {
       this.#ctx.log.warn(`${this.#protocol} request refused`, { peer: peerOf(this.#socket), error: err instanceof Error ? err.message : String(err) });
       this.#fail(asProtocolError(err, 0));
@@ -151,12 +175,12 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   }
 
   async #run(environ: Environ): Promise<void> {
-    await this.#ctx.tree.handle(environ, this);
+    await dispatchWithStatus(this.#ctx.statusRoutes, this.#ctx.tree, environ, this);
     if (!this.#done) this.#fail(serverError(SERVER_ERRORS.RESPONSE_STATE, 'the app returned without ending its response', 500));
   }
 
   body(_id: number, chunk: Buffer): void {
-    const input = this.#input;
+    const input = this.#source?.input;
     if (input !== undefined && input.feed(chunk, 0)) {
       input.blocked = true;
       this.#socket.pause();
@@ -164,7 +188,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   }
 
   bodyEnd(): void {
-    this.#input?.finish();
+    this.#source?.finish();
   }
 
   data(): void {}
@@ -183,6 +207,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   error(err: ProtocolError): void {
     const ctx = this.#ctx;
     ctx.protocolErrors++;
+    ctx.metrics.rejected('protocolError');
     ctx.log.warn(`${this.#protocol} protocol error`, protocolErrorMeta(err, this.#socket));
     if (this.#started) {
       // httpStatus 0: the framing is lost (bytes past the body), so only closing is safe.
@@ -210,6 +235,10 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
 
   get aborted(): boolean {
     return this.#aborted;
+  }
+
+  onAbort(listener: () => void): void {
+    (this.#source ??= new RequestSource(this)).onAbort(listener);
   }
 
   get headSent(): boolean {
@@ -254,8 +283,9 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   // ---- Tracked ---------------------------------------------------------------------------------
 
   drain(): void {
-    // One request per connection: an idle one (no request yet) is closed, a busy one finishes.
-    if (!this.#started) this.#socket.destroy();
+    // One request per connection, so nothing to close early: a busy one finishes and closes. One
+    // with no request yet was accepted moments ago and its request is on the way (front servers
+    // connect to send one): it is served, with headerTimeoutMs from accept to arrive (see sweep).
   }
 
   destroy(): void {
@@ -266,10 +296,12 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
 
   sweep(now: number): void {
     const l = this.#ctx.limits;
+    if (l.writeTimeoutMs > 0 && this.#writeStuck(now, l.writeTimeoutMs)) return;
     switch (this.#phase) {
       case WAITING:
         if (l.headerTimeoutMs > 0 && now - this.#phaseSince >= l.headerTimeoutMs) {
           this.#ctx.log.info(`${this.#protocol} request head not complete in time`, { code: SERVER_ERRORS.HEADER_TIMEOUT, peer: peerOf(this.#socket), limit: 'headerTimeoutMs' });
+          this.#ctx.metrics.rejected('timeout');
           this.#socket.destroy();
         }
         return;
@@ -277,13 +309,13 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
         if (this.#done) return;
         if (l.requestTimeoutMs > 0 && now - this.#startedAt >= l.requestTimeoutMs) {
           this.#ctx.timedOut++;
+          this.#ctx.metrics.rejected('timeout');
           this.#ctx.log.warn('request timed out', { code: SERVER_ERRORS.REQUEST_TIMEOUT, protocol: this.#protocol, uri: this.#environ?.REQUEST_URI, limit: 'requestTimeoutMs' });
           this.#fail(serverError(SERVER_ERRORS.REQUEST_TIMEOUT, `the request ran past requestTimeoutMs (${String(l.requestTimeoutMs)})`, 504));
           return;
         }
-        const input = this.#input;
-        if (l.bodyIdleTimeoutMs > 0 && input !== undefined && input.open && !input.blocked && input.readableLength === 0 &&
-          now - this.#lastDataAt >= l.bodyIdleTimeoutMs) {
+        if (l.bodyIdleTimeoutMs > 0 && this.#source?.waiting === true && now - this.#lastDataAt >= l.bodyIdleTimeoutMs) {
+          this.#ctx.metrics.rejected('timeout');
           this.#fail(serverError(SERVER_ERRORS.BODY_TIMEOUT, `no body bytes for bodyIdleTimeoutMs (${String(l.bodyIdleTimeoutMs)})`, 408));
         }
         return;
@@ -336,8 +368,8 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
 
   #stop(reason: ProtocolError): void {
     this.#aborted = true;
-    this.#input?.fail(reason);
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#source?.fail(reason);
+    this.#source?.abort(reason);
   }
 
   #finish(): void {
@@ -345,10 +377,8 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     this.#done = true;
     const ctx = this.#ctx;
     ctx.inFlight--;
-    if (this.#input?.open === true) this.#input.destroy();
-    if (ctx.accessLog !== undefined) {
-      ctx.accessLog.write(accessRecord(ctx, this.#protocol, this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#startMs, this.#seq));
-    }
+    this.#source?.drop();
+    requestFinished(ctx, this.#protocol, this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#t0, this.#startMs, this.#seq);
   }
 
   #endSocket(): void {
@@ -360,8 +390,23 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     s.end();
     // Read and drop what the peer still sends (an unread body) so closing does not reset the
     // connection under the response (Go child.go, issue 4183).
-    if (this.#input?.blocked === true) this.#input.blocked = false;
+    const input = this.#source?.made;
+    if (input?.blocked === true) input.blocked = false;
     s.resume();
+  }
+
+  /** writeTimeoutMs: true (the request aborted, the socket destroyed) once the peer has read nothing that long. */
+  #writeStuck(now: number, limit: number): boolean {
+    if (!this.#socket.writableNeedDrain) {
+      this.#writeStuckSince = 0;
+      return false;
+    }
+    if (this.#writeStuckSince === 0) this.#writeStuckSince = now;
+    if (now - this.#writeStuckSince < limit) return false;
+    this.#ctx.writeTimedOut(this.#protocol, peerOf(this.#socket));
+    this.#abortRequest(serverError(SERVER_ERRORS.WRITE_TIMEOUT, `the ${this.#protocol} peer read nothing for writeTimeoutMs (${String(limit)})`));
+    this.#socket.destroy();
+    return true;
   }
 
   #internalError(err: unknown): void {

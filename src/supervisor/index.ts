@@ -21,7 +21,7 @@
 //   if (isWorkerProcess()) {
 //     const code = await runWorker<PosternConfig>(async (ctx) => {
 //       const config = ctx.config;                        // the master's resolved config (structured clone)
-//       const log = createConsoleLog(config, io);
+//       const log = createOperatorLogs(config, io, { worker: ctx.workerId });  // src/operate.ts
 //       ctx.onReopenLogs(() => log.reopen());
 //       ctx.setMetricsSource(() => registry.snapshot());  // what collect() / a status page gets
 //       const tree = ctx.track(await loadTree(config, log));  // in-flight + finished request counts

@@ -19,12 +19,13 @@
 // never accept), so this uses `net._createServerHandle`, the primitive cluster's SCHED_NONE path
 // is built on (present and unchanged from Node 0.x through 24; checked on 20.20 and 24.21).
 
-import { lstatSync, fstatSync, chmodSync, unlinkSync } from 'node:fs';
+import { fstatSync, chmodSync, chownSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type ListenAddress } from '../server/address.ts';
-import { ListenError, LISTEN_ERRORS } from '../server/listen.ts';
+import { clearStaleSocket, ListenError, LISTEN_ERRORS } from '../server/listen.ts';
+import type { SocketOwner } from '../server/privileges.ts';
 
 interface RawHandle {
   readonly fd: number;
@@ -56,7 +57,7 @@ export interface MasterListener {
 }
 
 /** Binds one listener (not listening yet: the first worker's listen() makes it so). */
-export async function bindListener(address: ListenAddress, socketMode: number | undefined): Promise<MasterListener> {
+export async function bindListener(address: ListenAddress, socketMode: number | undefined, socketOwner?: SocketOwner): Promise<MasterListener> {
   const text = formatAddress(address);
   const create = createHandleFn();
   const fail = (errno: number): never => {
@@ -78,9 +79,10 @@ export async function bindListener(address: ListenAddress, socketMode: number | 
       await clearStaleSocket(address.path, text);
       const h = create(address.path, -1, -1, undefined, 0);
       if (typeof h === 'number') return fail(h);
-      if (socketMode !== undefined) {
+      if (socketMode !== undefined || socketOwner !== undefined) {
         try {
-          chmodSync(address.path, socketMode);
+          if (socketMode !== undefined) chmodSync(address.path, socketMode);
+          if (socketOwner !== undefined) chownSync(address.path, socketOwner.uid, socketOwner.gid);
         } catch (err) {
           h.close();
           throw err;
@@ -151,29 +153,4 @@ function handleListener(address: string, bound: string, h: RawHandle): MasterLis
       h.close();
     },
   };
-}
-
-/**
- * A socket file left by a dead process cannot be bound over (EADDRINUSE). Remove it only when a
- * connect is refused: a live server's socket is never taken away.
- */
-async function clearStaleSocket(path: string, text: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) throw new ListenError(LISTEN_ERRORS.NOT_A_SOCKET, text, `${path} exists and is not a socket; not removing it`);
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path });
-    probe.once('connect', () => { probe.destroy(); resolve(true); });
-    probe.once('error', (err: NodeJS.ErrnoException) => { probe.destroy(); resolve(err.code !== 'ECONNREFUSED'); });
-  });
-  if (live) throw new ListenError(LISTEN_ERRORS.SOCKET_IN_USE, text, `${path} is in use by a running server`, 'EADDRINUSE');
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
 }

@@ -9,6 +9,7 @@ import { silentLog } from '../log/types.ts';
 import { formatAddress, parseAddress, type ListenAddress } from '../server/address.ts';
 import { planListeners, takeSocketActivation, type SocketActivation } from '../server/listen.ts';
 import { parseSocketMode, type ListenerSpec } from '../server/options.ts';
+import { resolveSocketOwner, type SocketOwner } from '../server/privileges.ts';
 import type { Protocol } from '../app/types.ts';
 import { bindListener, type MasterListener } from './listeners.ts';
 import {
@@ -29,6 +30,9 @@ export interface SupervisorSettings<C = unknown> extends Partial<SupervisorPolic
   readonly workerConfig: C;
   /** Octal mode for unix sockets the master binds, e.g. "0660". */
   readonly socketMode?: string | undefined;
+  /** Owner (user name or uid) and group (name or gid) for unix sockets the master binds. */
+  readonly socketOwner?: string | undefined;
+  readonly socketGroup?: string | undefined;
 }
 
 /** How a worker process starts: by default the master's own script and arguments, re-executed. */
@@ -90,7 +94,9 @@ interface Generation<C> {
   readonly policy: SupervisorPolicy;
   readonly target: number;
   readonly socketMode: number | undefined;
-  readonly listeners: ReadonlyArray<{ readonly protocol: Protocol; readonly address: ListenAddress; readonly key: string }>;
+  readonly socketOwner: SocketOwner | undefined;
+  /** `key` names the bound socket (unique per port-0 listener); `text` is the address as configured. */
+  readonly listeners: ReadonlyArray<{ readonly protocol: Protocol; readonly address: ListenAddress; readonly key: string; readonly text: string }>;
 }
 
 type Planned = 'drain' | 'stop' | 'deadline' | 'drain-timeout' | 'start-timeout' | 'abandoned';
@@ -111,6 +117,8 @@ interface WorkerRec<C> {
   rssBytes: number;
   oldest: readonly InflightReport[];
   oldestStart: ReportedRequest | undefined;
+  /** Why the worker this one replaced went (for the status page); undefined for the first ones. */
+  readonly lastRestartReason: string | undefined;
   readonly requestLimit: number;
   planned: Planned | undefined;
   stopDeadline: number;
@@ -163,7 +171,10 @@ class Master<C> implements Supervisor {
   #signalHandlers: Array<['SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGUSR1', () => void]> = [];
   #nextCollect = 1;
   readonly #collectWaiters = new Map<number, (snapshot: unknown) => void>();
-  #counters = { crashes: 0, deadlineKills: 0, recycled: 0, reloads: 0 };
+  #counters = { crashes: 0, deadlineKills: 0, recycled: 0, reloads: 0, allWorkersBusy: 0 };
+  /** Why workers went, oldest first, each waiting for the replacement spawned next. */
+  #restartReasons: string[] = [];
+  #busyCheckedAt = 0;
 
   constructor(options: SupervisorOptions<C>) {
     this.#options = options;
@@ -186,25 +197,31 @@ class Master<C> implements Supervisor {
       policy,
       target,
       socketMode: settings.socketMode === undefined ? undefined : parseSocketMode(settings.socketMode),
-      listeners: planned.map((p) => ({ protocol: p.protocol, address: p.address, key: formatAddress(p.address) })),
+      socketOwner: resolveSocketOwner(settings.socketOwner, settings.socketGroup),
+      // Port 0 asks for a fresh port per bind: two such listeners (an app listener and statusListen,
+      // in tests) are two sockets, so their keys must differ.
+      listeners: planned.map((p, i) => ({
+        protocol: p.protocol, address: p.address, text: formatAddress(p.address),
+        key: p.address.kind === 'tcp' && p.address.port === 0 ? `${formatAddress(p.address)}#${String(i)}` : formatAddress(p.address),
+      })),
     };
   }
 
   /** Binds what `gen` needs and the master does not hold yet; on failure closes only what it bound. */
   async #bindFor(gen: Generation<C>): Promise<void> {
-    const fresh: MasterListener[] = [];
+    const fresh: Array<[string, MasterListener]> = [];
     try {
       for (const l of gen.listeners) {
         if (this.#bound.has(l.key)) continue;
-        const m = await bindListener(l.address, gen.socketMode);
-        fresh.push(m);
+        const m = await bindListener(l.address, gen.socketMode, gen.socketOwner);
+        fresh.push([l.key, m]);
         this.#bound.set(l.key, m);
         this.#log.info(`${l.protocol} listening on ${m.bound}`, { protocol: l.protocol, address: m.bound });
       }
     } catch (err) {
-      for (const m of fresh) {
+      for (const [key, m] of fresh) {
         m.close();
-        this.#bound.delete(m.address);
+        this.#bound.delete(key);
       }
       throw err;
     }
@@ -255,6 +272,7 @@ class Master<C> implements Supervisor {
         if (w === undefined) return;
         this.#log.error(`worker ${w.id} (pid ${w.pid}) not ready after ${w.gen.policy.workerStartTimeoutMs} ms (workerStartTimeoutMs); killing it`, { worker: w.id, pid: w.pid, limit: 'workerStartTimeoutMs' });
         this.#kill(w, 'start-timeout');
+        this.#restartReason('killed: not ready within workerStartTimeoutMs');
         this.#startFailed(w, 'it was not ready within workerStartTimeoutMs');
         return;
       }
@@ -264,6 +282,7 @@ class Master<C> implements Supervisor {
         w.retiring = true;
         if (a.why === 'recycle') {
           this.#counters.recycled++;
+          this.#restartReason(`recycled: ${describeDue(w.due)}`);
           this.#log.info(`recycling worker ${w.id} (pid ${w.pid}): ${describeDue(w.due)}; starting its replacement first`, { worker: w.id, pid: w.pid, ...(w.due ?? {}) });
         } else {
           this.#log.info(`retiring worker ${w.id} (pid ${w.pid}): fewer workers configured`, { worker: w.id, pid: w.pid });
@@ -352,6 +371,7 @@ class Master<C> implements Supervisor {
       requests: 0, inflight: 0, rssBytes: 0, oldest: [], oldestStart: undefined,
       requestLimit: requestLimit(gen.policy, Math.random()),
       planned: undefined, stopDeadline: Infinity, fatal: undefined, exited,
+      lastRestartReason: this.#transition?.previous !== undefined && this.#transition.gen === gen ? 'reload' : this.#restartReasons.shift(),
     };
     this.#workers.set(id, rec);
     child.on('message', (m: unknown) => this.#onMessage(rec, m));
@@ -371,7 +391,7 @@ class Master<C> implements Supervisor {
     this.#log.debug(`worker ${id} spawned (pid ${rec.pid})`, { worker: id, pid: rec.pid, generation: gen.id });
     this.#send(rec, {
       postern: TAG, type: 'init', workerId: id, generation: gen.id, config: gen.settings.workerConfig,
-      listeners: gen.listeners.map((l, i) => ({ protocol: l.protocol, address: `fd:${FIRST_LISTENER_FD + i}`, origin: l.key })),
+      listeners: gen.listeners.map((l, i) => ({ protocol: l.protocol, address: `fd:${FIRST_LISTENER_FD + i}`, origin: l.text })),
       requestLimit: rec.requestLimit, heartbeatIntervalMs: gen.policy.heartbeatIntervalMs, shutdownTimeoutMs: gen.policy.shutdownTimeoutMs,
     });
   }
@@ -440,6 +460,7 @@ class Master<C> implements Supervisor {
       this.#log.info(`worker ${w.id} (pid ${w.pid}) exited (${how})`, meta);
     } else {
       this.#counters.crashes++;
+      this.#restartReason(`crashed: ${how}`);
       const fatal = w.fatal === undefined ? '' : `: ${w.fatal.code}: ${w.fatal.message}`;
       this.#log.error(`worker ${w.id} (pid ${w.pid}) died (${how}) after ${uptimeMs} ms${fatal}`, { ...meta, ...(w.fatal === undefined ? {} : { error: w.fatal.code }) });
       if (w.state === 'starting' && this.#transition?.gen === w.gen) {
@@ -503,6 +524,7 @@ class Master<C> implements Supervisor {
     const verdict = checkDeadline({ nowMs: t, lastHeartbeatAtMs: w.lastHeartbeatAt, oldest: w.oldestStart }, p);
     if (verdict.action === 'kill') {
       this.#counters.deadlineKills++;
+      this.#restartReason('killed: stuck past requestTimeoutMs + killGraceMs');
       const r = verdict.request;
       this.#log.error(
         `worker ${w.id} (pid ${w.pid}) is stuck: no heartbeat for ${Math.round(verdict.silentMs)} ms` +
@@ -526,8 +548,27 @@ class Master<C> implements Supervisor {
   #onTick = (): void => {
     const t = now();
     for (const w of [...this.#workers.values()]) this.#evaluate(w, t);
+    this.#countSaturation(t);
     this.#reconcile();
   };
+
+  /** Once per heartbeat interval: were all serving workers busy (a request in flight on each)? */
+  #countSaturation(t: number): void {
+    if (t - this.#busyCheckedAt < this.#current.policy.heartbeatIntervalMs) return;
+    this.#busyCheckedAt = t;
+    let serving = 0;
+    for (const w of this.#workers.values()) {
+      if (w.state !== 'ready') continue;
+      if (w.inflight === 0) return;
+      serving++;
+    }
+    if (serving > 0) this.#counters.allWorkersBusy++;
+  }
+
+  #restartReason(reason: string): void {
+    // Bounded: reasons nobody spawned a replacement for (a brake, a shrinking pool) must not pile up.
+    if (this.#restartReasons.push(reason) > 64) this.#restartReasons.shift();
+  }
 
   #restartTick(): void {
     if (this.#tick !== undefined) clearInterval(this.#tick);
@@ -657,6 +698,7 @@ class Master<C> implements Supervisor {
       rssBytes: w.rssBytes,
       lastHeartbeatAgeMs: Math.round(t - w.lastHeartbeatAt),
       oldest: w.oldest,
+      ...(w.lastRestartReason === undefined ? {} : { lastRestartReason: w.lastRestartReason }),
     };
   }
 
@@ -707,7 +749,7 @@ class Master<C> implements Supervisor {
   }
 
   listeners(): ListenerInfo[] {
-    return this.#current.listeners.map((l) => ({ protocol: l.protocol, address: l.key, bound: this.#bound.get(l.key)?.bound ?? l.key }));
+    return this.#current.listeners.map((l) => ({ protocol: l.protocol, address: l.text, bound: this.#bound.get(l.key)?.bound ?? l.text }));
   }
 }
 

@@ -104,6 +104,8 @@ export interface WorkerInfo {
   /** Since the last heartbeat (or readiness). */
   readonly lastHeartbeatAgeMs: number;
   readonly oldest: readonly InflightReport[];
+  /** Why the worker this one replaced went (`recycled: …`, `crashed: code 1`, `reload`); absent for the first workers. */
+  readonly lastRestartReason?: string;
   /** The worker's metrics snapshot (collect() only; null when it did not answer in time). */
   readonly metrics?: unknown;
 }
@@ -121,6 +123,8 @@ export interface PoolSnapshot {
     readonly deadlineKills: number;
     readonly recycled: number;
     readonly reloads: number;
+    /** Heartbeat intervals at which every serving worker had a request in flight (saturation; the master always counts it). */
+    readonly allWorkersBusy?: number;
   };
   readonly workers: readonly WorkerInfo[];
 }

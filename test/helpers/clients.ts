@@ -517,7 +517,10 @@ export function nginxParams(protocol: 'fastcgi' | 'scgi' | 'uwsgi', req: Logical
     ['REQUEST_METHOD', req.method],
     ['CONTENT_TYPE', contentType],
   ];
-  if (protocol !== 'scgi') p.push(['CONTENT_LENGTH', body.length > 0 ? String(body.length) : '']);
+  // nginx's $content_length: the client's Content-Length header as sent, else empty (a chunked
+  // body is sent with the length nginx counted; the scgi module always sends the body's length).
+  const declared = Object.entries(headers).find(([k]) => k.toLowerCase() === 'content-length')?.[1];
+  if (protocol !== 'scgi') p.push(['CONTENT_LENGTH', declared ?? (body.length > 0 ? String(body.length) : '')]);
   if (protocol === 'fastcgi') p.push(['SCRIPT_NAME', decoded]);
   p.push(['REQUEST_URI', req.uri]);
   if (protocol === 'uwsgi') p.push(['PATH_INFO', decoded]);

@@ -131,7 +131,7 @@ test('with no --mount: the example tree over HTTP and FastCGI on port 0; SIGTERM
   try {
     const bound = await cli.listening(['http', 'fastcgi']);
     const http = port(bound.get('http'));
-    assert.ok(cli.output().includes(`postern: http listening on 127.0.0.1:${http}`), cli.output());
+    assert.ok(cli.output().includes(`http listening on 127.0.0.1:${http}`), cli.output());
     assert.deepEqual(await get(http, '/'), { status: 200, text: 'Hello World' });
     const par = await get(http, '/par/a/b?x=1');
     assert.equal(par.status, 200);
@@ -216,6 +216,34 @@ test('--workers 2: a master and two workers serve the same listener; SIGHUP relo
     assert.equal(await exitWithin(cli, 15_000), 0);
   } finally {
     await cli.stop();
+  }
+});
+
+test('--workers 1 with maxRequestsPerWorker: one worker under a master, recycled after N requests; plain --workers 1 is one process', async () => {
+  const cli = startCli(['--workers', '1', '--max-requests-per-worker', '3', '--http', '127.0.0.1:0', '--log-format', 'json']);
+  try {
+    const http = port((await cli.listening(['http'])).get('http'));
+    await waitFor(cli, '1 worker(s) ready', 20_000);
+    assert.ok(cli.output().includes('(master pid '), cli.output());
+    for (let i = 0; i < 5; i++) assert.equal((await get(http, '/')).status, 200);
+    await waitFor(cli, 'recycling worker 1', 20_000);
+    await waitFor(cli, 'worker 2 ready', 20_000);
+    assert.equal((await get(http, '/')).status, 200);
+    cli.child.kill('SIGTERM');
+    assert.equal(await exitWithin(cli, 15_000), 0);
+  } finally {
+    await cli.stop();
+  }
+  const single = startCli(['--workers', '1', '--http', '127.0.0.1:0', '--log-format', 'json']);
+  try {
+    const http = port((await single.listening(['http'])).get('http'));
+    assert.equal((await get(http, '/')).status, 200);
+    await waitFor(single, 'ready (pid ');
+    assert.ok(!single.output().includes('master'), single.output());
+    single.child.kill('SIGTERM');
+    assert.equal(await exitWithin(single, 15_000), 0);
+  } finally {
+    await single.stop();
   }
 });
 

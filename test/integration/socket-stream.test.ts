@@ -145,7 +145,7 @@ describe('access log on the stream listeners', () => {
       await eventually(() => access.records.length === 3, 2000, 'three records');
       assert.deepEqual(access.records.map((r) => [r.protocol, r.status, r.bytes]), [['scgi', 200, 5], ['uwsgi', 200, 5], ['http', 200, 5]]);
       const h = access.records[2]!;
-      assert.deepEqual([h.method, h.uri, h.userAgent, h.referer, h.remoteAddr, h.mount], ['GET', '/sleep/1?x=1', 'ua', 'http://ref/', '127.0.0.1', '']);
+      assert.deepEqual([h.method, h.uri, h.userAgent, h.referer, h.remoteAddr, h.mount], ['GET', '/sleep/1?x=1', 'ua', 'http://ref/', '127.0.0.1', '/'], 'the root mount is named `/`');
       assert.deepEqual(access.records.map((r) => r.requestId), ['0-1', '0-2', '0-3']);
     } finally {
       await srv.close();

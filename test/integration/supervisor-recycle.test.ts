@@ -35,11 +35,10 @@ async function stop(sup: Supervisor): Promise<void> {
 }
 
 // Zero failures needs the worker's graceful close to serve connections it accepted just before it
-// stopped accepting. postern's server (src/server) drops those at close (HttpConnection.drain and
-// StreamConnection.drain destroy a connection with no request yet; FastCgiConnection ends it), a
-// few ECONNRESET per drain under load; until it serves them, this test runs on the fixture's plain
-// node:http server, which does. Switch to `server: 'postern'` to reproduce.
-const DRAIN_SAFE: FixtureConfig = { server: 'plain' };
+// stopped accepting, whose request bytes are still in flight (postern's drain serves them; see
+// test/integration/drain.test.ts). The real server, then; `server: 'plain'` runs the fixture's
+// node:http baseline instead, for comparison.
+const DRAIN_SAFE: FixtureConfig = { server: 'postern' };
 
 test('recycling after N requests (with jitter) replaces workers under load with zero failed requests', async () => {
   const { sup, port, log } = await start({ workers: 2, maxRequestsPerWorker: 60, maxRequestsJitter: 20, workerConfig: DRAIN_SAFE });

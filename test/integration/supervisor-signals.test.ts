@@ -57,8 +57,8 @@ async function startMaster(env: Record<string, string> = {}, extraFds: number[] 
 }
 
 test('SIGHUP under load: new workers (new config) up before the old drain, zero failed requests', async () => {
-  // The plain fixture server: see DRAIN_SAFE in supervisor-recycle.test.ts.
-  const m = await startMaster({ FIXTURE_SERVER: 'plain' });
+  // The real server: see DRAIN_SAFE in supervisor-recycle.test.ts.
+  const m = await startMaster({ FIXTURE_SERVER: 'postern' });
   const load = loadLoop(m.port, '/', 4, 15_000);
   await sleep(300);
   m.child.kill('SIGHUP');

@@ -40,10 +40,18 @@ test('duplicate names: the last one wins', () => {
   assert.equal(e.SERVER_PORT, '81');
 });
 
-test('CONTENT_LENGTH/CONTENT_TYPE: empty is absent, HTTP_ duplicates are ignored, "0" stays', () => {
+test('a request header sent twice is joined, not lost (nginx passes each Cookie line as its own param)', () => {
+  const e = env(['HTTP_COOKIE', 'a=1', 'HTTP_ACCEPT', 'text/html', 'HTTP_COOKIE', 'b=2', 'HTTP_ACCEPT', 'text/plain', 'HTTP_COOKIE', 'c=3']);
+  assert.equal(e.HTTP_COOKIE, 'a=1; b=2; c=3');
+  assert.equal(e.HTTP_ACCEPT, 'text/html, text/plain');
+});
+
+test('CONTENT_LENGTH/CONTENT_TYPE: empty is absent, and so is length "0" (SCGI always sends it); HTTP_ duplicates are ignored', () => {
   const cases: ReadonlyArray<{ params: string[]; type: string | undefined; length: string | undefined }> = [
     { params: ['CONTENT_TYPE', '', 'CONTENT_LENGTH', ''], type: undefined, length: undefined },
-    { params: ['CONTENT_LENGTH', '0'], type: undefined, length: '0' },
+    { params: ['CONTENT_LENGTH', '0'], type: undefined, length: undefined },
+    { params: ['REQUEST_METHOD', 'POST', 'CONTENT_TYPE', 'application/json', 'CONTENT_LENGTH', '0'], type: 'application/json', length: undefined },
+    { params: ['CONTENT_LENGTH', '00'], type: undefined, length: '00' },
     { params: ['CONTENT_TYPE', 'text/plain', 'CONTENT_LENGTH', '3', 'HTTP_CONTENT_LENGTH', '99', 'HTTP_CONTENT_TYPE', 'evil/x'], type: 'text/plain', length: '3' },
     { params: ['HTTP_CONTENT_LENGTH', '99', 'HTTP_CONTENT_TYPE', 'evil/x'], type: undefined, length: undefined },
     { params: ['CONTENT_LENGTH', '3', 'CONTENT_LENGTH', ''], type: undefined, length: undefined },

@@ -1,0 +1,164 @@
+// CPU per request on postern's FastCGI hot path, in process, from the server's side: what nginx
+// sends for one GET (BEGIN_REQUEST with KEEP_CONN, the stock fastcgi_params plus browser headers,
+// the empty PARAMS and STDIN records, in one chunk) is pushed into a real FastCgiConnection over a
+// stand-in socket, through the decoder, environ, tree, app runner and encoder, until END_REQUEST is
+// written; then the next request on that connection. No syscalls, no nginx: the µs here are the
+// part of a request postern itself can change. Medians of several timed rounds after a warm-up.
+// With --protocol fastcgi-close, scgi or uwsgi every request comes on a new connection (nginx
+// without keep_conn), so the per-connection cost is in the figure too.
+// Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m] [--conns 32]
+//        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--json out.json]
+//        [--access-log combined|json|TEMPLATE] (the batched access log on, into a temp file)
+// Figures that match production codegen come from the tsc build: npx tsc -p tsconfig.test.json
+//   --outDir /tmp/pb && node /tmp/pb/bench/hot-path.js (tsx adds esbuild's helpers to hot functions).
+// Profile: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/hot-path.ts, then
+//        node --import tsx bench/flame.ts /tmp/prof/*.cpuprofile
+
+import { EventEmitter } from 'node:events';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAccessLog } from '../src/log/access-log.ts';
+import type { Socket } from 'node:net';
+import { encodeBeginRequest, encodeParams, encodeStdinEnd } from '../protocols/fastcgi/index.ts';
+import { encodeScgiRequest } from '../protocols/scgi/encoder.ts';
+import { encodeUwsgiRequest } from '../protocols/uwsgi/encoder.ts';
+import { Tree } from '../src/app/tree.ts';
+import { ServeContext } from '../src/server/context.ts';
+import { FastCgiConnection } from '../src/server/fastcgi-connection.ts';
+import { StreamConnection } from '../src/server/stream-connection.ts';
+import { benchApps } from './apps.ts';
+import { nginxGetParams } from './hot-path-params.ts';
+
+const args = process.argv.slice(2);
+function opt(name: string, fallback: string): string {
+  const i = args.indexOf(name);
+  return i === -1 ? fallback : (args[i + 1] ?? fallback);
+}
+const APP = opt('--app', 'hello');
+const CONNS = Number(opt('--conns', '32'));
+const REQUESTS = Number(opt('--requests', APP === 'bytes-1m' ? '5000' : '200000'));
+const ROUNDS = Number(opt('--rounds', '5'));
+const JSON_OUT = args.includes('--json') ? opt('--json', '') : undefined;
+const PROTOCOL = opt('--protocol', 'fastcgi');
+const ACCESS_LOG = opt('--access-log', '');
+if (!['fastcgi', 'fastcgi-close', 'scgi', 'uwsgi'].includes(PROTOCOL)) throw new Error('--protocol is fastcgi, fastcgi-close, scgi or uwsgi');
+const PER_CONNECTION = PROTOCOL !== 'fastcgi';
+// Bounded whatever the arguments: a round stops early past this.
+const ROUND_BUDGET_MS = 15_000;
+
+const PATHS: Record<string, string> = { hello: '/bench/hello', 'hello-async': '/bench/hello-async', object: '/', 'bytes-1m': '/bench/bytes/1048576' };
+const path = PATHS[APP];
+if (path === undefined) throw new Error(`--app is one of ${Object.keys(PATHS).join(', ')}`);
+
+/** One GET as nginx frames it for the protocol, in one chunk. */
+function nginxGet(uri: string): Buffer {
+  const params = nginxGetParams(uri);
+  if (PROTOCOL === 'scgi') return encodeScgiRequest([['CONTENT_LENGTH', '0'], ['SCGI', '1'], ...params.filter(([n]) => n !== 'CONTENT_LENGTH')]);
+  if (PROTOCOL === 'uwsgi') return encodeUwsgiRequest(params);
+  return Buffer.concat([encodeBeginRequest(1, 1, PROTOCOL === 'fastcgi'), ...encodeParams(1, params), encodeStdinEnd(1)]);
+}
+
+/**
+ * Just enough of net.Socket for the connections: FastCGI writes are scanned for the END_REQUEST
+ * record (type 3), an SCGI/uwsgi response ends with end(); the next request is pushed from
+ * setImmediate, as libuv would deliver it.
+ */
+class FakeSocket extends EventEmitter {
+  readonly remoteAddress = '127.0.0.1';
+  readonly remotePort = 40000;
+  readonly localAddress = '127.0.0.1';
+  readonly localPort = 9000;
+  readonly readable = true;
+  readonly writableNeedDrain = false;
+  bytesOut = 0;
+  #onEnd: () => void;
+  constructor(onEnd: () => void) {
+    super();
+    this.#onEnd = onEnd;
+  }
+  setNoDelay(): this { return this; }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this { return this; }
+  resume(): this { return this; }
+  end(): this {
+    if (PER_CONNECTION) this.#onEnd();
+    return this;
+  }
+  destroy(): this { return this; }
+  write(buf: Buffer): boolean {
+    this.bytesOut += buf.length;
+    // END_REQUEST is the last 16 bytes of what a finished response writes.
+    if (PROTOCOL === 'fastcgi' && buf.length >= 16 && buf[buf.length - 15] === 3) this.#onEnd();
+    return true;
+  }
+}
+
+async function round(requests: number): Promise<{ wallUs: number; cpuUs: number; done: number }> {
+  const tree = new Tree({ onError: () => undefined });
+  tree.mount(benchApps.object, '/');
+  tree.mount(benchApps.bench, '/bench');
+  const logFile = join(tmpdir(), `postern-hot-path-${String(process.pid)}.log`);
+  const accessLog = ACCESS_LOG === '' ? undefined : createAccessLog({ format: ACCESS_LOG, file: logFile });
+  const ctx = new ServeContext({ tree, headerTimeoutMs: 0, bodyIdleTimeoutMs: 0, keepAliveTimeoutMs: 0, ...(accessLog === undefined ? {} : { accessLog }) });
+  const request = nginxGet(path!);
+  let started = 0;
+  let done = 0;
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  await new Promise<void>((resolve) => {
+    const deadline = Date.now() + ROUND_BUDGET_MS;
+    const connect = (s: FakeSocket): void => {
+      const sock = s as unknown as Socket;
+      if (PROTOCOL === 'fastcgi' || PROTOCOL === 'fastcgi-close') new FastCgiConnection(sock, ctx);
+      else new StreamConnection(sock, ctx, PROTOCOL as 'scgi' | 'uwsgi');
+    };
+    const socket = (): FakeSocket => {
+      const s: FakeSocket = new FakeSocket(() => {
+        done++;
+        setImmediate(next, PER_CONNECTION ? undefined : s);
+      });
+      return s;
+    };
+    const next = (reuse: FakeSocket | undefined): void => {
+      if (started >= requests || Date.now() > deadline) {
+        if (done === started) resolve();
+        return;
+      }
+      started++;
+      const s = reuse ?? socket();
+      if (reuse === undefined) connect(s);
+      s.emit('data', request);
+    };
+    for (let i = 0; i < CONNS; i++) {
+      if (PER_CONNECTION) {
+        next(undefined);
+      } else {
+        const s = socket();
+        connect(s);
+        next(s);
+      }
+    }
+  });
+  // The lines still pending are part of the cost: written (and their CPU counted) before the clock stops.
+  await accessLog?.close();
+  const cpu = process.cpuUsage(c0);
+  ctx.close();
+  if (accessLog !== undefined) rmSync(logFile, { force: true });
+  return { wallUs: (performance.now() - t0) * 1000, cpuUs: cpu.user + cpu.system, done };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
+
+await round(Math.min(REQUESTS, 20_000));
+const per: number[] = [];
+const wall: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const x = await round(REQUESTS);
+  per.push(x.cpuUs / x.done);
+  wall.push(x.wallUs / x.done);
+}
+const result = { node: process.version, app: APP, protocol: PROTOCOL, conns: CONNS, accessLog: ACCESS_LOG === '' ? 'off' : ACCESS_LOG, requests: REQUESTS, cpuUsPerRequest: median(per), wallUsPerRequest: median(wall), rounds: per };
+console.log(`${process.version} ${PROTOCOL} app=${APP} conns=${CONNS} access log ${result.accessLog}: ${result.cpuUsPerRequest.toFixed(2)} µs CPU/request (median of ${ROUNDS}; rounds ${per.map((x) => x.toFixed(2)).join(' ')}), ${(1e6 / result.wallUsPerRequest).toFixed(0)} req/s in process`);
+if (JSON_OUT !== undefined) writeFileSync(JSON_OUT, JSON.stringify(result, null, 2) + '\n');
