@@ -22,6 +22,7 @@ import { freePort } from '../test/helpers/front/ports.ts';
 import { renderTemplate } from '../test/helpers/front/render.ts';
 import { repoRoot } from '../test/helpers/front/root.ts';
 import { nginxGetParams } from './hot-path-params.ts';
+import { benchLock } from './lock.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -306,4 +307,10 @@ async function main(): Promise<void> {
   if (JSON_OUT !== undefined) writeFileSync(JSON_OUT, JSON.stringify({ node: version, results }, null, 2) + '\n');
 }
 
-await main();
+// One benchmark at a time: overlapping runs measure each other (bench/lock.ts).
+const release = await benchLock();
+try {
+  await main();
+} finally {
+  release();
+}

@@ -17,6 +17,7 @@ import { startDaemon, portOpen } from '../test/helpers/front/daemon.ts';
 import { freePort } from '../test/helpers/front/ports.ts';
 import { renderTemplate } from '../test/helpers/front/render.ts';
 import { repoRoot } from '../test/helpers/front/root.ts';
+import { benchLock } from './lock.ts';
 
 type Scenario = 'hello' | 'post-1m' | 'get-1m';
 
@@ -359,4 +360,10 @@ ${blocks.join('\n')}
   }
 }
 
-await main();
+// One benchmark at a time: overlapping runs measure each other (bench/lock.ts).
+const release = await benchLock();
+try {
+  await main();
+} finally {
+  release();
+}

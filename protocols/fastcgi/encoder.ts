@@ -62,6 +62,26 @@ export function encodeStdout(requestId: number, data: Uint8Array): Buffer[] {
   return encodeStream(FCGI_TYPE.STDOUT, requestId, data);
 }
 
+/**
+ * One STDOUT record holding `head` then `body`, header and padding included, in one buffer: a
+ * small response's head and body leave as one record without a join and a re-frame. The two must
+ * fit one record (at most 65535 bytes together). Against `Buffer.concat` then `encodeStdout`
+ * (bench/hot-path.ts, Node 20, interleaved A/B): 4.8 → 4.7 µs per request.
+ */
+export function encodeStdoutJoined(requestId: number, head: Uint8Array, body: Uint8Array): Buffer {
+  assertRequestId(requestId);
+  const n = head.length + body.length;
+  if (n > FCGI_MAX_CONTENT_LENGTH) throw new RangeError(`${String(n)} bytes do not fit one FastCGI record`);
+  const pad = paddingFor(n);
+  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN + n + pad);
+  writeHeader(buf, 0, FCGI_TYPE.STDOUT, requestId, n, pad);
+  buf.set(head, FCGI_HEADER_LEN);
+  buf.set(body, FCGI_HEADER_LEN + head.length);
+  // allocUnsafe memory may hold old bytes: the padding goes out as zeros, like PAD's.
+  if (pad !== 0) buf.fill(0, FCGI_HEADER_LEN + n);
+  return buf;
+}
+
 /** STDERR records for `data`, framed like `encodeStdout`. Empty data → `[]`. */
 export function encodeStderr(requestId: number, data: Uint8Array): Buffer[] {
   return encodeStream(FCGI_TYPE.STDERR, requestId, data);

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { ProtocolError } from '../../protocols/common/errors.ts';
 import type { DecoderSink, RequestHead } from '../../protocols/common/events.ts';
 import { encodeResponseHead, type HeaderList } from '../../protocols/common/head.ts';
-import { FastCgiDecoder, encodeEndRequest, encodeResponseEnd, encodeStdout, FCGI_PROTOCOL_STATUS, FCGI_ROLE } from '../../protocols/fastcgi/index.ts';
+import { FastCgiDecoder, encodeEndRequest, encodeResponseEnd, encodeStdout, encodeStdoutJoined, FCGI_MAX_CONTENT_LENGTH, FCGI_PROTOCOL_STATUS, FCGI_ROLE } from '../../protocols/fastcgi/index.ts';
 import { buildEnviron, type EnvironAddressing, type EnvironSource } from '../environ.ts';
 import { APP_STATUS, RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import type { Environ, Responder } from '../app/types.ts';
@@ -606,8 +606,9 @@ export class FastCgiExchange implements Responder, EnvironSource, AbortNotifier 
     const head = this.#pendingHead;
     if (head !== undefined) {
       this.#pendingHead = undefined;
-      // A small first chunk joins the head (copied, as the connection would join them anyway).
-      if (chunk.length < COALESCE_MAX) return this.#conn.stdout(this.id, Buffer.concat([head, chunk]));
+      // A small first chunk joins the head in one record, framed in one buffer (copied, as the
+      // connection would join them anyway).
+      if (chunk.length < COALESCE_MAX && head.length + chunk.length <= FCGI_MAX_CONTENT_LENGTH) return this.#conn.write(encodeStdoutJoined(this.id, head, chunk));
       this.#conn.stdout(this.id, head);
     }
     return this.#conn.stdout(this.id, chunk);
