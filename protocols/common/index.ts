@@ -2,3 +2,4 @@
 export * from './errors.ts';
 export * from './events.ts';
 export * from './head.ts';
+export * from './block.ts';

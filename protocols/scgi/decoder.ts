@@ -14,6 +14,7 @@
 //   bytes mean the peer and postern disagree on the framing.
 // - A connection closed before its first byte is not an error (port probes, health checks).
 
+import { BlockAssembler } from '../common/block.ts';
 import { COMMON_ERRORS, ProtocolError } from '../common/errors.ts';
 import { DEFAULT_LIMITS, ROLE } from '../common/events.ts';
 import type { Decoder, DecoderLimits, DecoderSink, RequestHead } from '../common/events.ts';
@@ -43,8 +44,7 @@ export class ScgiDecoder implements Decoder {
   /** Netstring length while reading its digits, then the header block size. */
   #length = 0;
   /** Only allocated when the header block crosses chunks; otherwise it is parsed as a view. */
-  #block: Buffer | undefined;
-  #filled = 0;
+  readonly #assembler = new BlockAssembler();
   /** The parsed head, held between the end of the block and its ",". */
   #head: RequestHead | undefined;
   /** Body bytes still to come. */
@@ -59,7 +59,7 @@ export class ScgiDecoder implements Decoder {
 
   /** Bytes copied and held while a header block that crosses chunks is assembled; at most maxParamsBytes. */
   get bufferedBytes(): number {
-    return this.#block === undefined ? 0 : this.#block.length;
+    return this.#assembler.bufferedBytes;
   }
 
   push(chunk: Buffer): void {
@@ -169,23 +169,9 @@ export class ScgiDecoder implements Decoder {
   }
 
   #readBlock(chunk: Buffer, pos: number): number {
-    const need = this.#length - this.#filled;
-    const avail = chunk.length - pos;
-    if (this.#filled === 0 && avail >= need) {
-      this.#completeBlock(chunk.subarray(pos, pos + need));
-      return pos + need;
-    }
-    // The block crosses chunks: copy into one buffer of the announced size, already capped.
-    this.#block ??= Buffer.allocUnsafe(this.#length);
-    const n = Math.min(need, avail);
-    chunk.copy(this.#block, this.#filled, pos, pos + n);
-    this.#filled += n;
-    if (this.#filled === this.#length) {
-      const block = this.#block;
-      this.#block = undefined;
-      this.#completeBlock(block);
-    }
-    return pos + n;
+    const block = this.#assembler.take(chunk, pos, this.#length);
+    if (block !== undefined) this.#completeBlock(block);
+    return this.#assembler.next;
   }
 
   #completeBlock(block: Buffer): void {
@@ -258,7 +244,7 @@ export class ScgiDecoder implements Decoder {
 
   #fail(err: ProtocolError): void {
     this.#state = FAILED;
-    this.#block = undefined;
+    this.#assembler.clear();
     this.#head = undefined;
     this.#sink.error(err);
   }

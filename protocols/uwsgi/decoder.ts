@@ -14,6 +14,7 @@
 //   nginx nor Apache keeps uwsgi connections alive, so extra bytes mean the framing is off.
 // - A connection closed before its first byte is not an error (port probes, health checks).
 
+import { BlockAssembler } from '../common/block.ts';
 import { COMMON_ERRORS, ProtocolError } from '../common/errors.ts';
 import { DEFAULT_LIMITS, ROLE } from '../common/events.ts';
 import type { Decoder, DecoderLimits, DecoderSink, RequestHead } from '../common/events.ts';
@@ -47,8 +48,7 @@ export class UwsgiDecoder implements Decoder {
   /** datasize: the vars block size. */
   #length = 0;
   /** Only allocated when the vars block crosses chunks; otherwise it is parsed as a view. */
-  #block: Buffer | undefined;
-  #filled = 0;
+  readonly #assembler = new BlockAssembler();
   /** Body (or skipped PING vars) bytes still to come. */
   #remaining = 0;
 
@@ -61,7 +61,7 @@ export class UwsgiDecoder implements Decoder {
 
   /** Bytes copied and held while a vars block that crosses chunks is assembled; at most maxParamsBytes. */
   get bufferedBytes(): number {
-    return this.#block === undefined ? 0 : this.#block.length;
+    return this.#assembler.bufferedBytes;
   }
 
   push(chunk: Buffer): void {
@@ -178,23 +178,9 @@ export class UwsgiDecoder implements Decoder {
   }
 
   #readVars(chunk: Buffer, pos: number): number {
-    const need = this.#length - this.#filled;
-    const avail = chunk.length - pos;
-    if (this.#filled === 0 && avail >= need) {
-      this.#completeVars(chunk.subarray(pos, pos + need));
-      return pos + need;
-    }
-    // The block crosses chunks: copy into one buffer of datasize bytes, already capped.
-    this.#block ??= Buffer.allocUnsafe(this.#length);
-    const n = Math.min(need, avail);
-    chunk.copy(this.#block, this.#filled, pos, pos + n);
-    this.#filled += n;
-    if (this.#filled === this.#length) {
-      const block = this.#block;
-      this.#block = undefined;
-      this.#completeVars(block);
-    }
-    return pos + n;
+    const block = this.#assembler.take(chunk, pos, this.#length);
+    if (block !== undefined) this.#completeVars(block);
+    return this.#assembler.next;
   }
 
   #completeVars(block: Buffer): void {
@@ -265,7 +251,7 @@ export class UwsgiDecoder implements Decoder {
 
   #fail(err: ProtocolError): void {
     this.#state = FAILED;
-    this.#block = undefined;
+    this.#assembler.clear();
     this.#sink.error(err);
   }
 }
