@@ -97,6 +97,17 @@ export const defaultActions: CliActions = {
   checkConfig: (program, io, file, options) => {
     const { flags } = commandLineValues(program);
     const config = resolveConfig({ flags: withFile(flags, file), env: io.env, cwd: io.cwd, checkPaths: !options.skipPathChecks });
+    if (!options.skipPathChecks) {
+      // The accounts a start would look up: an unknown name fails here, not at the next start.
+      try {
+        for (const u of [config.user, config.socketOwner]) if (u !== undefined) lookupUser(u);
+        for (const g of [config.group, config.socketGroup]) if (g !== undefined) lookupGroup(g);
+      } catch (err) {
+        if (!(err instanceof PrivilegeError)) throw err;
+        io.stderr(`postern: ${err.message} [${err.code}]\n`);
+        return EXIT.CONFIG;
+      }
+    }
     io.stdout(summary(config));
     return EXIT.OK;
   },

@@ -12,6 +12,16 @@ export type RoleName = 'responder' | 'authorizer' | 'filter';
 /**
  * One request, in CGI/1.1 (RFC 3875) and WSGI (PEP 3333) names. Every protocol produces the same
  * environ; only the `postern.*` keys say which one carried it.
+ *
+ * On an environ the server (or `inject`) builds, `postern.input` and `postern.signal` are not own
+ * properties. They are accessors on a shared prototype (PosternEnviron in src/environ.ts) that ask
+ * the request for them only when read, so a connection makes the body stream and AbortController on
+ * first use (most requests touch neither). Reading them works as usual and returns the same object
+ * each time, and `'postern.input' in environ` is true; but `Object.hasOwn` is false and they stay out
+ * of `Object.keys` / `Object.entries`, object spread, `Object.assign` and `JSON.stringify`, even
+ * after they have been read. So a copy made with `{ ...environ }` has neither: pass the environ
+ * itself on, or copy both keys explicitly. Assigning either key creates an ordinary own (enumerable)
+ * property that hides the accessor, as on a plain object.
  */
 export interface Environ {
   REQUEST_METHOD: string;

@@ -1,42 +1,19 @@
 // The status report, from the status page's side: what the JSON output is and what Prometheus and
 // `postern status` render, built from one process's metrics or from the supervisor's pool snapshot.
 
+import type { MasterCounters, WorkerInfo } from '../supervisor/messages.ts';
 import type { ListenBacklog } from './backlog.ts';
 import { isMetricsSnapshot, mergeSnapshots, type MergedMetrics, type MetricsSnapshot, type MountSnapshot } from './metrics.ts';
 
-/** The supervisor's master counters (its PoolSnapshot `master`), plus optional saturation count. */
-export interface MasterStatus {
-  readonly pid: number;
-  readonly startedAt: number;
-  readonly generation: number;
-  readonly targetWorkers: number;
-  readonly crashLoopBraked: boolean;
-  readonly crashes: number;
-  readonly deadlineKills: number;
-  readonly recycled: number;
-  readonly reloads: number;
-  /** Heartbeat rounds at which every worker had a request in flight (if the master counts them). */
-  readonly allWorkersBusy?: number;
-}
+/** The supervisor's master counters (its PoolSnapshot `master`), shown as they are. */
+export type MasterStatus = MasterCounters;
 
-/** One worker as the supervisor reports it (its PoolSnapshot `workers[i]`): what we read of it. */
-export interface PoolWorker {
-  readonly id: number;
-  readonly pid: number;
-  readonly generation?: number;
-  readonly state?: string;
-  readonly retiring?: boolean;
-  readonly startedAt?: number;
-  readonly uptimeMs?: number;
-  readonly requests?: number;
-  readonly inflight?: number;
-  readonly rssBytes?: number;
-  readonly lastHeartbeatAgeMs?: number;
-  /** Why this worker's predecessor went (`recycled: maxRequestsPerWorker`, `crashed: exit 1`, `reload`). */
-  readonly lastRestartReason?: string;
-  /** The worker's MetricsSnapshot (null/absent when it did not answer in time). */
-  readonly metrics?: unknown;
-}
+/**
+ * One worker as the supervisor reports it (its PoolSnapshot `workers[i]`): WorkerInfo's own fields,
+ * so a field renamed there stops compiling here where it is read, with only `id` and `pid` required so
+ * that a pool built by hand (tests) fits. `metrics` is null/absent when the worker did not answer in time.
+ */
+export type PoolWorker = Pick<WorkerInfo, 'id' | 'pid'> & Partial<Omit<WorkerInfo, 'id' | 'pid' | 'oldest'>>;
 
 /** The supervisor's PoolSnapshot, structurally: `buildStatusReport({ pool: await ctx.poolSnapshot() })`. */
 export interface PoolLike {

@@ -110,21 +110,25 @@ export interface WorkerInfo {
   readonly metrics?: unknown;
 }
 
+/** The master's own counters in a pool snapshot (the status report shows them as they are). */
+export interface MasterCounters {
+  readonly pid: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly generation: number;
+  readonly targetWorkers: number;
+  readonly crashLoopBraked: boolean;
+  /** Unplanned exits (crashes, deadline kills) since start. */
+  readonly crashes: number;
+  readonly deadlineKills: number;
+  readonly recycled: number;
+  readonly reloads: number;
+  /** Heartbeat intervals at which every serving worker had a request in flight (saturation; the master always counts it). */
+  readonly allWorkersBusy?: number;
+}
+
 /** The whole pool, for a status page: the master's counters and each worker. */
 export interface PoolSnapshot {
-  readonly master: {
-    readonly pid: number;
-    readonly startedAt: number;
-    readonly generation: number;
-    readonly targetWorkers: number;
-    readonly crashLoopBraked: boolean;
-    /** Unplanned exits (crashes, deadline kills) since start. */
-    readonly crashes: number;
-    readonly deadlineKills: number;
-    readonly recycled: number;
-    readonly reloads: number;
-    /** Heartbeat intervals at which every serving worker had a request in flight (saturation; the master always counts it). */
-    readonly allWorkersBusy?: number;
-  };
+  readonly master: MasterCounters;
   readonly workers: readonly WorkerInfo[];
 }

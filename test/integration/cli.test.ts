@@ -271,6 +271,26 @@ test('check-config on a bad file: exit 2, naming the file, line and column and t
   }
 });
 
+test('check-config looks up the accounts a start would: an unknown user or group is exit 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-cli-acct-'));
+  try {
+    writeFileSync(join(dir, 'user.yaml'), 'http: 127.0.0.1:8080\nuser: postern-no-such-user-x\n');
+    const u = runCli(['check-config', 'user.yaml'], { cwd: dir });
+    assert.equal(u.status, 2, u.stdout);
+    assert.ok(u.stderr.includes('POSTERN_ERR_UNKNOWN_USER'), u.stderr);
+    writeFileSync(join(dir, 'group.yaml'), 'http: 127.0.0.1:8080\nsocketGroup: postern-no-such-group-x\n');
+    const g = runCli(['check-config', 'group.yaml'], { cwd: dir });
+    assert.equal(g.status, 2, g.stdout);
+    assert.ok(g.stderr.includes('POSTERN_ERR_UNKNOWN_GROUP'), g.stderr);
+    // Accounts that exist everywhere pass, and --skip-path-checks skips the lookups.
+    writeFileSync(join(dir, 'ok.yaml'), 'http: 127.0.0.1:8080\nsocketOwner: "0"\nsocketGroup: "0"\n');
+    assert.equal(runCli(['check-config', 'ok.yaml'], { cwd: dir }).status, 0);
+    assert.equal(runCli(['check-config', '--skip-path-checks', 'user.yaml'], { cwd: dir }).status, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('exit status: 2 for a bad address, 1 when a listener cannot bind', async () => {
   const bad = runCli(['--fastcgi', 'localhost']);
   assert.equal(bad.status, 2);

@@ -22,7 +22,7 @@ const running: Running[] = [];
 // The sources a publisher's checkout has, with the dev tools (tsc) taken from this checkout's
 // node_modules by link, and a .bin of its own so `prepare` links postern there, not here.
 function scratchCheckout(dest: string): void {
-  for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'bin', 'src', 'protocols', 'config', 'scripts']) {
+  for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'LICENSE', 'bin', 'src', 'protocols', 'config', 'scripts']) {
     cpSync(join(root, p), join(dest, p), { recursive: true });
   }
   const modules = join(dest, 'node_modules');
@@ -59,7 +59,7 @@ test('the tarball holds the compiled package and nothing else', () => {
   assert.ok(packed !== undefined);
   assert.equal(packed.filename, `${pkg.name}-${pkg.version}.tgz`);
   const files = packed.files.map((f) => f.path);
-  for (const f of ['package.json', 'README.md', 'bin/postern.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli.js', 'dist/src/health.js', 'dist/protocols/index.js', 'dist/protocols/index.d.ts', 'config/nginx/fastcgi.conf', 'config/systemd/postern.service']) {
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/postern.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli.js', 'dist/src/health.js', 'dist/protocols/index.js', 'dist/protocols/index.d.ts', 'config/nginx/fastcgi.conf', 'config/systemd/postern.service']) {
     assert.ok(files.includes(f), `${f} is packed`);
   }
   const stray = files.filter((f) => /^(src|protocols|test|build|bench|fuzz|examples|scripts|docs|node_modules)\//.test(f) || f.endsWith('.map') || f.endsWith('.test.js') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));

@@ -1,9 +1,10 @@
 // Mount loading from the start-up side: modules imported by path or package, the named export
 // mounted with its kind and role, load failures as coded errors, reload re-imports, and the
-// swappable tree a reload swaps; plus the CLI's own event log.
+// swappable tree a reload swaps; plus the event log the CLI builds (src/operate.ts), as seen from
+// its stderr.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,7 @@ import { buildTree, importMount, mountUrl } from '../../src/config/mounts.ts';
 import { resolveConfig } from '../../src/config/load.ts';
 import { CONFIG_ERRORS, ConfigError } from '../../src/config/errors.ts';
 import { SwappableTree } from '../../src/config/swappable-tree.ts';
-import { createConsoleLog } from '../../src/config/console-log.ts';
+import { createOperatorLogs } from '../../src/operate.ts';
 import { inject } from '../../src/app/inject.ts';
 import { Tree } from '../../src/app/tree.ts';
 import type { NativeApp } from '../../src/app/types.ts';
@@ -112,26 +113,38 @@ test('SwappableTree sends new requests to the tree swapped in', async () => {
   assert.equal(t.hasRole('authorizer'), false);
 });
 
-test('the CLI event log: levels, JSON or pretty, a file reopened on request', () => withDir(async (dir) => {
+test('the CLI event log: the terminal-ness of stderr picks pretty, levels filter, a file gets JSON lines and follows a rotation', () => withDir(async (dir) => {
   let err = '';
-  const log = createConsoleLog({ logLevel: 'warn', logFormat: 'json' }, { stderr: (t) => { err += t; }, isTTY: false });
-  log.info('hidden');
-  log.warn('shown', { key: 1 });
-  const line = JSON.parse(err.trim()) as Record<string, unknown>;
-  assert.deepEqual([line.level, line.message, line.key], ['warn', 'shown', 1]);
-  assert.equal(log.debugEnabled, false);
+  const logs = createOperatorLogs({ logLevel: 'warn', logFormat: 'auto' }, { stderr: (t) => { err += t; }, isTTY: true });
+  logs.info('hidden');
+  logs.warn('shown', { key: 1 });
+  await new Promise((r) => setImmediate(r));
+  assert.ok(err.includes('\x1b['), 'coloured on a terminal');
+  // eslint-disable-next-line no-control-regex -- the colour codes are what is being stripped
+  const plain = err.replace(/\x1b\[[0-9;]*m/g, '');
+  assert.match(plain, /^\S+ WARN +shown key=1\n$/);
+  assert.equal(logs.debugEnabled, false);
+
   err = '';
-  log.configure({ logLevel: 'debug', logFormat: 'pretty' });
-  log.info('http listening on 127.0.0.1:1');
-  assert.equal(err, 'postern: http listening on 127.0.0.1:1\n');
-  assert.equal(log.debugEnabled, true);
+  logs.configure({ logLevel: 'debug', logFormat: 'json' });
+  assert.equal(logs.debugEnabled, true);
+  logs.debug('http listening on 127.0.0.1:1', { protocol: 'http' });
+  await new Promise((r) => setImmediate(r));
+  const line = JSON.parse(err.trim()) as Record<string, unknown>;
+  assert.deepEqual([line['level'], line['message'], line['protocol']], ['debug', 'http listening on 127.0.0.1:1', 'http']);
+
+  err = '';
   const file = join(dir, 'p.log');
-  log.configure({ logLevel: 'info', logFormat: 'auto', logFile: file });
-  log.error('to the file');
-  log.reopen();
-  log.info('after reopen');
-  log.close();
-  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { message: string }).message);
-  assert.deepEqual(lines, ['to the file', 'after reopen']);
-  await Promise.resolve();
+  logs.configure({ logLevel: 'info', logFormat: 'auto', logFile: file });
+  logs.error('to the file');
+  renameSync(file, `${file}.1`);
+  logs.reopen();
+  logs.info('after reopen');
+  logs.close();
+  await logs.closed;
+  const messages = (path: string): string[] =>
+    readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { message: string }).message);
+  assert.deepEqual(messages(`${file}.1`), ['to the file'], 'JSON lines in a file even though stderr is a terminal');
+  assert.deepEqual(messages(file), ['after reopen']);
+  assert.equal(err, '', 'nothing leaks to stderr once a file is set');
 }));
