@@ -1,8 +1,10 @@
 // Access log cost per line, from the request path's side: postern's batched writer for each format
 // into a file and /dev/null, against winston writing the same records; plus the per-request cost
 // of the metrics registry and of a filtered-out debug call. Medians of 3 timed runs (after one
-// warm-up), in this process, bounded to about 30 s.
-// Run: node --import tsx bench/access-log.ts [--lines 100000] [--winston-lines 50000] [--json out.json]
+// warm-up), in this process, bounded to about 30 s. Wall time, and this process's CPU time (user +
+// system, steadier than wall time on a shared machine).
+// Run: node --import tsx bench/access-log.ts [--lines 100000] [--winston-lines 50000] [--runs 3]
+//   [--no-winston] [--burst] [--json out.json]
 
 import { mkdtempSync, readFileSync, rmSync, statSync, createWriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,9 @@ function arg(name: string, fallback: number): number {
 }
 const LINES = arg('--lines', 100_000);
 const WINSTON_LINES = arg('--winston-lines', 50_000);
+const RUNS = arg('--runs', 3);
+const WINSTON = !args.includes('--no-winston');
+const BURST = args.includes('--burst');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 const TEMPLATE = '{time} {remoteAddr} {method} {uri} {status} {bytes} {durationMs} {protocol} {mount} {requestId} {worker}';
@@ -33,12 +38,16 @@ const UAS = [
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1',
 ];
 
-/** Records like those a busy site produces: varied URIs and agents, mostly no referer. */
+/**
+ * Records like those a busy site produces: varied URIs and agents, mostly no referer; durations in
+ * whole microseconds, as src/server/shared.ts rounds them (whole milliseconds here would hide the
+ * ~90 ns a String() of a fraction costs).
+ */
 function records(n: number): AccessRecord[] {
   const base = Date.now();
   return Array.from({ length: n }, (_, i) => ({
     startMs: base + i,
-    durationMs: i % 97,
+    durationMs: Math.round((i % 97) * 1000 + ((i * 37) % 1000)) / 1000,
     remoteAddr: `10.0.${String(i % 256)}.${String((i * 7) % 256)}`,
     method: i % 10 === 0 ? 'POST' : 'GET',
     uri: `/app/items/${String(i)}?page=${String(i % 13)}&sort=name`,
@@ -69,13 +78,19 @@ const recs = records(Math.max(LINES, WINSTON_LINES));
 /** One timed run: ms from the first write until the output has everything (close resolved). */
 type Run = (file: string, n: number) => Promise<number>;
 
-async function measure(label: string, run: Run, sink: 'file' | '/dev/null', n: number): Promise<{ label: string; sink: string; usPerLine: number; runs: number[] } | undefined> {
+interface Result { label: string; sink: string; usPerLine: number; runs: number[]; cpuUsPerLine: number }
+
+async function measure(label: string, run: Run, sink: 'file' | '/dev/null', n: number): Promise<Result | undefined> {
   const target = (): string => (sink === 'file' ? join(dir, `${label.replace(/\W+/g, '_')}-${String(Math.random()).slice(2)}.log`) : '/dev/null');
   const runs: number[] = [];
+  const cpu: number[] = [];
   await run(target(), Math.min(n, 5000)); // warm-up: JIT, file system
-  for (let i = 0; i < 3 && within(); i++) {
+  for (let i = 0; i < RUNS && within(); i++) {
     const file = target();
+    const c0 = process.cpuUsage();
     const ms = await run(file, n);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / n);
     if (sink === 'file') {
       const size = statSync(file).size;
       if (size === 0) throw new Error(`${label}: nothing written`);
@@ -86,16 +101,24 @@ async function measure(label: string, run: Run, sink: 'file' | '/dev/null', n: n
     runs.push((ms * 1000) / n);
   }
   if (runs.length === 0) return undefined;
-  return { label, sink, usPerLine: median(runs), runs };
+  return { label, sink, usPerLine: median(runs), runs, cpuUsPerLine: median(cpu) };
 }
 
 function postern(format: string): Run {
   return async (file, n) => {
-    // The whole run is one synchronous burst (no event loop turn in between, unlike a server), so
-    // the 8 MiB stuck-output cap would drop lines: lift it, as winston has none.
+    // The cap on unwritten bytes is lifted, as winston has none. With --burst the run is one
+    // synchronous loop (no event loop turn, unlike a server): every batch waits in memory until the
+    // end, and the garbage collector's work on those ~40 MB dominates the figure. By default the
+    // loop lets the event loop turn every 1024 lines, as a server does between requests.
     const log = createAccessLog({ format, file, maxPendingBytes: 1 << 30 });
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) log.write(recs[i]!);
+    if (BURST) for (let i = 0; i < n; i++) log.write(recs[i]!);
+    else {
+      for (let i = 0; i < n; i++) {
+        log.write(recs[i]!);
+        if ((i & 1023) === 1023) await new Promise((r) => setImmediate(r));
+      }
+    }
     await log.close();
     const ms = performance.now() - t0;
     if (log.dropped !== 0) throw new Error(`dropped ${String(log.dropped)}`);
@@ -111,6 +134,9 @@ function winstonRun(kind: 'file' | 'stream'): Run {
     const logger = winston.createLogger({ level: 'info', format: winston.format.combine(winston.format.timestamp(), winston.format.json()), transports: [transport] });
     const t0 = performance.now();
     for (let i = 0; i < n; i++) logger.info('', recs[i]);
+    // winston#2219: end() while the logger still holds lines for the transport ends the transport
+    // under them ("write after end"), which lines a few bytes longer were enough to trigger here.
+    while (logger.readableLength > 0) await new Promise((r) => setImmediate(r));
     await new Promise<void>((resolve) => {
       logger.on('finish', () => resolve());
       logger.end();
@@ -127,24 +153,29 @@ function winstonRun(kind: 'file' | 'stream'): Run {
   };
 }
 
-function formatOnly(format: string, n: number): number {
+/** ns per line: wall and CPU time. */
+function formatOnly(format: string, n: number): { wall: number; cpu: number } {
   const f = compileAccessFormat(format);
   let bytes = 0;
   for (let i = 0; i < 5000; i++) bytes += f(recs[i]!).length;
   const runs: number[] = [];
-  for (let r = 0; r < 3; r++) {
+  const cpu: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) bytes += f(recs[i]!).length;
     runs.push(((performance.now() - t0) * 1e6) / n);
+    const c = process.cpuUsage(c0);
+    cpu.push(((c.user + c.system) * 1000) / n);
   }
   if (bytes === 0) throw new Error('unreachable');
-  return median(runs);
+  return { wall: median(runs), cpu: median(cpu) };
 }
 
 function perCallNs(fn: (i: number) => void, n: number): number {
   for (let i = 0; i < 10_000; i++) fn(i);
   const runs: number[] = [];
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < RUNS; r++) {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) fn(i);
     runs.push(((performance.now() - t0) * 1e6) / n);
@@ -152,10 +183,16 @@ function perCallNs(fn: (i: number) => void, n: number): number {
   return median(runs);
 }
 
-const results: Array<{ label: string; sink: string; usPerLine: number; runs: number[] }> = [];
-console.log(`node ${process.version}; ${String(LINES)} lines per postern run, ${String(WINSTON_LINES)} per winston run; medians of 3 after a warm-up`);
-console.log('\nformat only (no I/O), ns/line:');
-for (const f of FORMATS) console.log(`  ${(f === TEMPLATE ? 'template' : f).padEnd(10)} ${formatOnly(f, LINES).toFixed(0)}`);
+const results: Result[] = [];
+console.log(`node ${process.version}; ${String(LINES)} lines per postern run, ${String(WINSTON_LINES)} per winston run; medians of ${String(RUNS)} after a warm-up`);
+console.log('\nformat only (no I/O), ns/line (CPU ns/line):');
+const formatNs: Record<string, { wall: number; cpu: number }> = {};
+for (const f of FORMATS) {
+  const name = f === TEMPLATE ? 'template' : f;
+  const r = formatOnly(f, LINES);
+  formatNs[name] = r;
+  console.log(`  ${name.padEnd(10)} ${r.wall.toFixed(0).padStart(4)}   (${r.cpu.toFixed(0)})`);
+}
 
 for (const f of FORMATS) {
   for (const sink of ['file', '/dev/null'] as const) {
@@ -164,15 +201,15 @@ for (const f of FORMATS) {
     if (r !== undefined) results.push(r);
   }
 }
-for (const [kind, sink] of [['file', 'file'], ['stream', '/dev/null']] as const) {
+for (const [kind, sink] of WINSTON ? [['file', 'file'], ['stream', '/dev/null']] as const : []) {
   if (!within()) break;
   const r = await measure(`winston json (${kind === 'file' ? 'transports.File' : 'transports.Stream'})`, winstonRun(kind), sink, WINSTON_LINES);
   if (r !== undefined) results.push(r);
 }
 
-console.log('\nwrite + flush to the end, µs/line (runs):');
+console.log('\nwrite + flush to the end, µs/line (runs), CPU µs/line:');
 for (const r of results) {
-  console.log(`  ${r.label.padEnd(40)} ${r.sink.padEnd(9)} ${r.usPerLine.toFixed(2).padStart(6)}   (${r.runs.map((x) => x.toFixed(2)).join(', ')})  ${(1e6 / r.usPerLine / 1000).toFixed(0)}k lines/s`);
+  console.log(`  ${r.label.padEnd(40)} ${r.sink.padEnd(9)} ${r.usPerLine.toFixed(2).padStart(6)}   (${r.runs.map((x) => x.toFixed(2)).join(', ')})  ${(1e6 / r.usPerLine / 1000).toFixed(0)}k lines/s   cpu ${r.cpuUsPerLine.toFixed(2)}`);
 }
 
 const metrics = new Metrics({ worker: 1 });
@@ -196,4 +233,4 @@ wl.end();
 
 rmSync(dir, { recursive: true, force: true });
 console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(1)} s`);
-if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ node: process.version, results, metricsNs, debugNs, guardedNs, winstonDebugNs }, null, 2));
+if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ node: process.version, formatNs, results, metricsNs, debugNs, guardedNs, winstonDebugNs }, null, 2));

@@ -64,8 +64,13 @@ class BatchedAccessLog implements ManagedAccessLog {
   #out: Output;
   /** The file stream we opened (and so end); undefined for stdout and a given stream. */
   #owned: WriteStream | undefined;
-  #lines: string[] = [];
-  #bytes = 0;
+  /**
+   * The pending lines, appended with `+=` (a V8 rope, copied out once by the write): cheaper than
+   * an array of lines and join('') at flush. json lines into /dev/null, `node --import tsx
+   * bench/access-log.ts --runs 5 --no-winston`, medians of 4 interleaved runs: 0.48 → 0.44 µs/line.
+   */
+  #text = '';
+  #count = 0;
   #timer: NodeJS.Timeout | undefined;
   #armed = false;
   #failed = false;
@@ -109,19 +114,18 @@ class BatchedAccessLog implements ManagedAccessLog {
       this.#drop();
       return;
     }
-    const line = this.#format(record);
-    this.#lines.push(line);
-    this.#bytes += line.length;
-    if (this.#bytes >= this.#flushBytes) this.flush();
+    this.#text += this.#format(record);
+    this.#count++;
+    if (this.#text.length >= this.#flushBytes) this.flush();
     else if (!this.#armed) this.#arm();
   }
 
   flush(): void {
-    if (this.#lines.length === 0) return;
-    const text = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
-    const n = this.#lines.length;
-    this.#lines = [];
-    this.#bytes = 0;
+    if (this.#count === 0) return;
+    const text = this.#text;
+    const n = this.#count;
+    this.#text = '';
+    this.#count = 0;
     this.#armed = false;
     if (this.#failed) {
       this.#dropped += n;
