@@ -14,6 +14,11 @@ export interface FastCgiDecoderOptions extends DecoderLimits {
   readonly maxRequestsPerConnection: number;
   /** Connections the server accepts, advertised as FCGI_MAX_CONNS (the listener enforces it). */
   readonly maxConns: number;
+  /**
+   * Requests the server runs at once, all connections together (its admission cap, enforced by
+   * the server, not the decoder); caps the FCGI_MAX_REQS answer. 0 or absent: no cap.
+   */
+  readonly maxInflightRequests?: number;
 }
 
 export const DEFAULT_FASTCGI_OPTIONS: FastCgiDecoderOptions = Object.freeze({
@@ -64,6 +69,14 @@ const M_UNKNOWN = 10;
 /**
  * The decoder's state and record handling. Kept apart from `FastCgiDecoder` so that the record
  * handler methods the reader calls are not part of the public API.
+ *
+ * Memory: one of these lives as long as its connection, and an idle keep-alive connection is the
+ * common case (BENCHMARKS.md "Memory", 10,000 of them). Hence no per-connection Map or Buffer
+ * until one is needed: the GET_VALUES answer is built when asked, the BEGIN_REQUEST body is read
+ * into a number, and the active requests are one slot until a second is active at once (which
+ * only a multiplexing client does). 20,000 decoders that served one request, tsc output, heap
+ * after gc: 1.17 → 0.31 KiB each (Node 20 and 24); 10,000 idle connections' RSS growth fell by
+ * ~15 MiB (bench/memory.ts --only idle, with the shared socket listeners of the connection).
  */
 class Connection implements FastCgiRecordHandler {
   readonly #sink: DecoderSink;
@@ -71,18 +84,26 @@ class Connection implements FastCgiRecordHandler {
   readonly #maxParamCount: number;
   readonly #maxBodyBytes: number;
   readonly #maxRequests: number;
-  /** GET_VALUES answers, by name (§4.1): truthful, from the options. */
-  readonly #values: ReadonlyMap<string, string>;
+  /** For the GET_VALUES answer (§4.1), made when asked: GET_VALUES is rare, connections are many. */
+  readonly #maxConns: number;
+  readonly #maxReqs: number;
   readonly #reader: FastCgiRecordReader;
-  readonly #active = new Map<number, RequestState>();
-  /** The request of the previous lookup: nginx sends every record of a request on id 1. */
+  /**
+   * The active requests: at most one lives in `#one` while `#many` is null; a second one active at
+   * once moves both into `#many`, which then holds them all for the rest of the connection (so
+   * the order `end()` aborts them in is their BEGIN order, as with one Map).
+   */
+  #one: RequestState | null = null;
+  #many: Map<number, RequestState> | null = null;
+  /** With `#many`: the request of the previous lookup (a multiplexing client tends to send runs of one id). */
   #last: RequestState | null = null;
 
   #mode = M_SKIP;
   #type = 0;
   #id = 0;
   #cur: RequestState | null = null;
-  readonly #begin = Buffer.alloc(8);
+  /** BEGIN_REQUEST body bytes 0–2 (role, flags), big-endian; its other 5 bytes are reserved (§5.1). */
+  #beginBits = 0;
   #beginFill = 0;
   #getValues: NameValueDecoder | null = null;
 
@@ -98,11 +119,12 @@ class Connection implements FastCgiRecordHandler {
     this.#maxParamCount = options.maxParamCount;
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#maxRequests = options.maxRequestsPerConnection;
-    this.#values = new Map([
-      [FCGI_VALUE_NAME.MAX_CONNS, String(options.maxConns)],
-      [FCGI_VALUE_NAME.MAX_REQS, String(options.maxConns * options.maxRequestsPerConnection)],
-      [FCGI_VALUE_NAME.MPXS_CONNS, options.maxRequestsPerConnection > 1 ? '1' : '0'],
-    ]);
+    this.#maxConns = options.maxConns;
+    // §4.1: "the maximum number of concurrent requests this application will accept": every
+    // connection full, unless the server's in-flight cap refuses (OVERLOADED) before that.
+    const all = options.maxConns * options.maxRequestsPerConnection;
+    const inflight = options.maxInflightRequests ?? 0;
+    this.#maxReqs = inflight > 0 && inflight < all ? inflight : all;
     this.#reader = new FastCgiRecordReader(this);
   }
 
@@ -128,7 +150,8 @@ class Connection implements FastCgiRecordHandler {
     // seen, so it cannot be aborted; it makes the close a truncation, as does a partial record.
     let truncated = this.#reader.partial;
     const seen: RequestState[] = [];
-    for (const req of this.#active.values()) {
+    const active = this.#many !== null ? this.#many.values() : this.#one !== null ? [this.#one] : [];
+    for (const req of active) {
       if (req.ignored) continue;
       if (req.surfaced) seen.push(req);
       else truncated = true;
@@ -147,24 +170,61 @@ class Connection implements FastCgiRecordHandler {
   }
 
   keepConn(id: number): boolean | undefined {
-    return this.#active.get(id)?.keepConn;
+    return this.#get(id)?.keepConn;
   }
 
   release(id: number): void {
-    const req = this.#active.get(id);
+    const req = this.#get(id);
     if (req === undefined) return;
     req.ignored = true;
     req.params = null;
-    this.#active.delete(id);
+    this.#remove(req);
   }
 
+  // ---- the active requests -------------------------------------------------------------------
+
+  #get(id: number): RequestState | undefined {
+    const one = this.#one;
+    if (one !== null) return one.id === id ? one : undefined;
+    return this.#many?.get(id);
+  }
+
+  /** `#get` for the records of a request, remembering the last hit when multiplexing. */
   #lookup(id: number): RequestState | undefined {
+    const one = this.#one;
+    if (one !== null) return one.id === id ? one : undefined;
+    const many = this.#many;
+    if (many === null) return undefined;
     const last = this.#last;
     // A released `last` is marked ignored, which is exactly how an inactive id is treated.
     if (last !== null && last.id === id) return last;
-    const req = this.#active.get(id);
+    const req = many.get(id);
     if (req !== undefined) this.#last = req;
     return req;
+  }
+
+  #activeCount(): number {
+    return this.#one !== null ? 1 : (this.#many?.size ?? 0);
+  }
+
+  #add(req: RequestState): void {
+    const many = this.#many;
+    const one = this.#one;
+    if (many !== null) {
+      many.set(req.id, req);
+      this.#last = req;
+    } else if (one === null) {
+      this.#one = req;
+    } else {
+      this.#many = new Map([[one.id, one], [req.id, req]]);
+      this.#one = null;
+      this.#last = req;
+    }
+  }
+
+  #remove(req: RequestState): void {
+    if (this.#one === req) this.#one = null;
+    else this.#many?.delete(req.id);
   }
 
   // ---- record handler ------------------------------------------------------------------------
@@ -194,10 +254,11 @@ class Connection implements FastCgiRecordHandler {
     if (type === FCGI_TYPE.BEGIN_REQUEST) {
       if (contentLength !== 8) {
         this.#failConnection(FCGI_ERRORS.BAD_BEGIN_REQUEST, `BEGIN_REQUEST body is ${contentLength} bytes, not 8`);
-      } else if (this.#active.has(id)) {
+      } else if (this.#get(id) !== undefined) {
         this.#failConnection(FCGI_ERRORS.REQUEST_ID_IN_USE, `BEGIN_REQUEST for request id ${id}, which is still active`);
       } else {
         this.#mode = M_BEGIN;
+        this.#beginBits = 0;
         this.#beginFill = 0;
       }
       return;
@@ -278,9 +339,16 @@ class Connection implements FastCgiRecordHandler {
         if (!req.ignored) this.#sink.data(req.id, buf.subarray(start, end));
         return;
       }
-      case M_BEGIN:
-        this.#beginFill += buf.copy(this.#begin, this.#beginFill, start, end);
+      case M_BEGIN: {
+        // At most 8 bytes, usually in one chunk: a loop, not a copy into a per-connection scratch
+        // Buffer (~180 B that every idle connection kept).
+        let bits = this.#beginBits;
+        let fill = this.#beginFill;
+        for (let i = start; i < end && fill < 3; i++, fill++) bits = (bits << 8) | buf[i]!;
+        this.#beginBits = bits;
+        this.#beginFill = fill;
         return;
+      }
       case M_GET_VALUES: {
         const status = this.#getValues!.write(buf, start, end);
         if (status !== NV_OK) this.#failConnection(FCGI_ERRORS.BAD_NAME_VALUE, 'malformed GET_VALUES body');
@@ -291,31 +359,28 @@ class Connection implements FastCgiRecordHandler {
   }
 
   recordEnd(): void {
+    const req = this.#cur;
+    // The record is done with it: an idle connection keeps no finished request alive.
+    this.#cur = null;
     switch (this.#mode) {
-      case M_PARAMS_END: {
-        const req = this.#cur!;
-        if (!req.ignored) this.#paramsEnded(req);
+      case M_PARAMS_END:
+        if (!req!.ignored) this.#paramsEnded(req!);
         return;
-      }
-      case M_STDIN_END: {
-        const req = this.#cur!;
-        if (req.ignored) return;
-        req.stdinDone = true;
-        this.#sink.bodyEnd(req.id);
+      case M_STDIN_END:
+        if (req!.ignored) return;
+        req!.stdinDone = true;
+        this.#sink.bodyEnd(req!.id);
         return;
-      }
       case M_BEGIN:
         this.#beginRequest();
         return;
-      case M_DATA_END: {
-        const req = this.#cur!;
-        if (req.ignored) return;
-        req.dataDone = true;
-        this.#sink.dataEnd(req.id);
+      case M_DATA_END:
+        if (req!.ignored) return;
+        req!.dataDone = true;
+        this.#sink.dataEnd(req!.id);
         return;
-      }
       case M_ABORT:
-        this.#abort(this.#cur!);
+        this.#abort(req!);
         return;
       case M_GET_VALUES:
         this.#answerGetValues();
@@ -337,23 +402,20 @@ class Connection implements FastCgiRecordHandler {
 
   #beginRequest(): void {
     const id = this.#id;
-    const b = this.#begin;
-    const role = (b[0]! << 8) | b[1]!;
+    const role = this.#beginBits >>> 8;
     // §5.1: the web server owns the connection only when FCGI_KEEP_CONN is set.
-    const keepConn = (b[2]! & FCGI_FLAG.KEEP_CONN) !== 0;
+    const keepConn = (this.#beginBits & FCGI_FLAG.KEEP_CONN) !== 0;
     if (role !== ROLE.RESPONDER && role !== ROLE.AUTHORIZER && role !== ROLE.FILTER) {
       // §5.5: refused requests never become active.
       this.#sink.reply(encodeEndRequest(id, 0, FCGI_PROTOCOL_STATUS.UNKNOWN_ROLE), !keepConn);
       return;
     }
-    if (this.#active.size >= this.#maxRequests) {
+    if (this.#activeCount() >= this.#maxRequests) {
       const status = this.#maxRequests === 1 ? FCGI_PROTOCOL_STATUS.CANT_MPX_CONN : FCGI_PROTOCOL_STATUS.OVERLOADED;
       this.#sink.reply(encodeEndRequest(id, 0, status), !keepConn);
       return;
     }
-    const req = new RequestState(id, role, keepConn, new NameValueDecoder(this.#maxParamsBytes, this.#maxParamCount));
-    this.#active.set(id, req);
-    this.#last = req;
+    this.#add(new RequestState(id, role, keepConn, new NameValueDecoder(this.#maxParamsBytes, this.#maxParamCount)));
   }
 
   #paramsEnded(req: RequestState): void {
@@ -386,7 +448,7 @@ class Connection implements FastCgiRecordHandler {
     // The app never saw this request, so the decoder answers for it (§5.4: END_REQUEST) and
     // the id is inactive again at once.
     req.params = null;
-    this.#active.delete(req.id);
+    this.#remove(req);
     this.#sink.reply(encodeEndRequest(req.id, 0, FCGI_PROTOCOL_STATUS.REQUEST_COMPLETE), !req.keepConn);
   }
 
@@ -403,12 +465,26 @@ class Connection implements FastCgiRecordHandler {
     const answered = new Set<string>();
     for (let i = 0; i < asked.length; i += 2) {
       const name = asked[i]!;
-      const value = this.#values.get(name);
+      const value = this.#value(name);
       if (value === undefined || answered.has(name)) continue;
       answered.add(name);
       pairs.push([name, value]);
     }
     this.#sink.reply(encodeGetValuesResult(pairs), false);
+  }
+
+  /** A GET_VALUES answer (§4.1): truthful, from the options; undefined for a name we do not know. */
+  #value(name: string): string | undefined {
+    switch (name) {
+      case FCGI_VALUE_NAME.MAX_CONNS:
+        return String(this.#maxConns);
+      case FCGI_VALUE_NAME.MAX_REQS:
+        return String(this.#maxReqs);
+      case FCGI_VALUE_NAME.MPXS_CONNS:
+        return this.#maxRequests > 1 ? '1' : '0';
+      default:
+        return undefined;
+    }
   }
 
   // ---- errors --------------------------------------------------------------------------------
@@ -476,6 +552,7 @@ export class FastCgiDecoder implements Decoder {
     // Request ids are 16-bit and 0 is reserved, so no connection can hold more.
     checkInteger('maxRequestsPerConnection', o.maxRequestsPerConnection, 1, 65535);
     checkInteger('maxConns', o.maxConns, 1, 0x7fffffff);
+    if (o.maxInflightRequests !== undefined) checkInteger('maxInflightRequests', o.maxInflightRequests, 0, Number.MAX_SAFE_INTEGER);
     this.#connection = new Connection(sink, o);
   }
 

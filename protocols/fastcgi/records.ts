@@ -31,7 +31,12 @@ const PADDING = 2;
  */
 export class FastCgiRecordReader {
   readonly #handler: FastCgiRecordHandler;
-  readonly #header = Buffer.alloc(FCGI_HEADER_LEN);
+  /**
+   * The split header's bytes so far: made when a header is split across chunks and dropped once
+   * it is complete, so a reader at rest (an idle keep-alive connection) holds no Buffer (an
+   * 8-byte `Buffer.alloc` is ~180 B of heap; BENCHMARKS.md "Memory").
+   */
+  #header: Buffer | null = null;
   #headerFill = 0;
   #state = HEADER;
   #content = 0;
@@ -68,13 +73,15 @@ export class FastCgiRecordReader {
         if (this.#headerFill === 0 && len - pos >= FCGI_HEADER_LEN) {
           pos += FCGI_HEADER_LEN;
         } else {
+          const header = (this.#header ??= Buffer.alloc(FCGI_HEADER_LEN));
           const n = Math.min(FCGI_HEADER_LEN - this.#headerFill, len - pos);
-          chunk.copy(this.#header, this.#headerFill, pos, pos + n);
+          chunk.copy(header, this.#headerFill, pos, pos + n);
           this.#headerFill += n;
           pos += n;
           if (this.#headerFill < FCGI_HEADER_LEN) return;
           this.#headerFill = 0;
-          b = this.#header;
+          this.#header = null;
+          b = header;
           o = 0;
         }
         if (b[o] !== FCGI_VERSION_1) {

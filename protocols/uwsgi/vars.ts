@@ -3,6 +3,7 @@
 
 import { COMMON_ERRORS, ProtocolError } from '../common/errors.ts';
 import type { HeaderList } from '../common/head.ts';
+import { latin1 } from '../common/latin1.ts';
 import { UWSGI_ERRORS, UWSGI_MAX_DATASIZE } from './constants.ts';
 
 /**
@@ -14,10 +15,13 @@ import { UWSGI_ERRORS, UWSGI_MAX_DATASIZE } from './constants.ts';
 export function parseVars(block: Buffer, maxParamCount: number): string[] | ProtocolError {
   const params: string[] = [];
   const end = block.length;
+  // One latin1 string for the block, keys and values cut out of it as JS substrings: one C++ call
+  // per request instead of one per string (see protocols/scgi/netstring.ts for the figure).
+  const text = latin1(block, 0, end);
   let pos = 0;
   while (pos < end) {
     if (end - pos < 2) return overrun('a key length', pos, end);
-    const keyLength = block.readUInt16LE(pos);
+    const keyLength = block[pos]! | (block[pos + 1]! << 8);
     pos += 2;
     if (keyLength === 0) {
       return new ProtocolError(UWSGI_ERRORS.EMPTY_KEY, `uwsgi var ${String(params.length / 2 + 1)} has an empty key`, { httpStatus: 400 });
@@ -25,17 +29,17 @@ export function parseVars(block: Buffer, maxParamCount: number): string[] | Prot
     if (end - pos < keyLength) return overrun(`a ${String(keyLength)}-byte key`, pos, end);
     const keyStart = pos;
     pos += keyLength;
-    if (end - pos < 2) return overrun(`the value length of ${block.toString('latin1', keyStart, pos)}`, pos, end);
-    const valueLength = block.readUInt16LE(pos);
+    if (end - pos < 2) return overrun(`the value length of ${text.slice(keyStart, pos)}`, pos, end);
+    const valueLength = block[pos]! | (block[pos + 1]! << 8);
     pos += 2;
-    if (end - pos < valueLength) return overrun(`the ${String(valueLength)}-byte value of ${block.toString('latin1', keyStart, keyStart + keyLength)}`, pos, end);
+    if (end - pos < valueLength) return overrun(`the ${String(valueLength)}-byte value of ${text.slice(keyStart, keyStart + keyLength)}`, pos, end);
     if (params.length / 2 >= maxParamCount) {
       return new ProtocolError(COMMON_ERRORS.TOO_MANY_PARAMS, `uwsgi request has more than maxParamCount (${String(maxParamCount)}) vars`, {
         httpStatus: 431,
         limit: 'maxParamCount',
       });
     }
-    params.push(block.toString('latin1', keyStart, keyStart + keyLength), block.toString('latin1', pos, pos + valueLength));
+    params.push(text.slice(keyStart, keyStart + keyLength), text.slice(pos, pos + valueLength));
     pos += valueLength;
   }
   return params;

@@ -140,7 +140,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   // ---- DecoderSink ---------------------------------------------------------------------------
 
   request(head: RequestHead): void {
-    const bad = checkParams(head.params, 0);
+    const bad = checkParams(head.params, 0, this.#protocol === 'scgi');
     if (bad !== undefined) {
       this.error(bad);
       return;

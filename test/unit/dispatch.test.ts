@@ -54,6 +54,11 @@ class Root {
     response.headers.set('Content-Type', 'text/plain');
     return new Uint8Array([0x68, 0x69]);
   });
+  signal = expose((_a: string[], _k: Kwargs, ctx: DispatchContext) => {
+    const first = ctx.signal;
+    // The same signal on every read, and the environ's own.
+    return `${String(first instanceof AbortSignal)} ${String(first.aborted)} ${String(first === ctx.signal && first === ctx.environ['postern.signal'])}`;
+  });
   stream = expose(function* () {
     yield 'a';
     yield 'b';
@@ -251,4 +256,15 @@ test('ResponseHeaders: set replaces every case variant and keeps the first spell
   assert.equal(h.has('x-a'), true);
   h.delete('x-A');
   assert.equal(h.has('X-A'), false);
+});
+
+test('ctx.signal is the request\'s AbortSignal, read when the handler asks', async () => {
+  const r = await req({ url: '/signal' });
+  assert.equal(r.status, 200);
+  assert.equal(r.text, 'true false true');
+  const aborted = new AbortController();
+  aborted.abort();
+  const late = await req({ url: '/signal', signal: aborted.signal });
+  // Aborted before it started: either nothing ran, or the handler saw its signal aborted.
+  assert.ok(late.text === '' || late.text === 'true true true', late.text);
 });
