@@ -14,7 +14,6 @@
 // Profile: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/hot-path.ts, then
 //        node --import tsx bench/flame.ts /tmp/prof/*.cpuprofile
 
-import { EventEmitter } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +28,7 @@ import { FastCgiConnection } from '../src/server/fastcgi-connection.ts';
 import { StreamConnection } from '../src/server/stream-connection.ts';
 import { benchApps } from './apps.ts';
 import { nginxGetParams } from './hot-path-params.ts';
+import { StandInSocket } from './stand-in-socket.ts';
 
 const args = process.argv.slice(2);
 function opt(name: string, fallback: string): string {
@@ -64,30 +64,18 @@ function nginxGet(uri: string): Buffer {
  * record (type 3), an SCGI/uwsgi response ends with end(); the next request is pushed from
  * setImmediate, as libuv would deliver it.
  */
-class FakeSocket extends EventEmitter {
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly localAddress = '127.0.0.1';
-  readonly localPort = 9000;
-  readonly readable = true;
-  readonly writableNeedDrain = false;
+class FakeSocket extends StandInSocket {
   bytesOut = 0;
   #onEnd: () => void;
   constructor(onEnd: () => void) {
     super();
     this.#onEnd = onEnd;
   }
-  setNoDelay(): this { return this; }
-  cork(): void {}
-  uncork(): void {}
-  pause(): this { return this; }
-  resume(): this { return this; }
-  end(): this {
+  override end(): this {
     if (PER_CONNECTION) this.#onEnd();
     return this;
   }
-  destroy(): this { return this; }
-  write(buf: Buffer): boolean {
+  override write(buf: Buffer): boolean {
     this.bytesOut += buf.length;
     // END_REQUEST is the last 16 bytes of what a finished response writes.
     if (PROTOCOL === 'fastcgi' && buf.length >= 16 && buf[buf.length - 15] === 3) this.#onEnd();

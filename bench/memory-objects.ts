@@ -6,7 +6,6 @@
 //   npx tsc -p tsconfig.test.json --outDir /tmp/pbn && node --expose-gc /tmp/pbn/bench/memory-objects.js
 //     [decoder|decoder-served|socket|connection|connection-served] [N=20000]
 // `socket` is the stand-in socket alone, to subtract from the connection figures.
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { DecoderSink } from '../protocols/common/events.ts';
 import { encodeBeginRequest, encodeParams, encodeStdinEnd, FastCgiDecoder } from '../protocols/fastcgi/index.ts';
@@ -15,6 +14,7 @@ import { ServeContext } from '../src/server/context.ts';
 import { FastCgiConnection } from '../src/server/fastcgi-connection.ts';
 import { benchApps } from './apps.ts';
 import { nginxGetParams } from './hot-path-params.ts';
+import { StandInSocket } from './stand-in-socket.ts';
 
 const what = process.argv[2] ?? 'connection-served';
 const N = Number(process.argv[3] ?? 20000);
@@ -22,22 +22,6 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc');
 const request = Buffer.concat([encodeBeginRequest(1, 1, true), ...encodeParams(1, nginxGetParams('/bench/hello')), encodeStdinEnd(1)]);
 
-class FakeSocket extends EventEmitter {
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly localAddress = '127.0.0.1';
-  readonly localPort = 9000;
-  readonly readable = true;
-  readonly writableNeedDrain = false;
-  setNoDelay(): this { return this; }
-  cork(): void {}
-  uncork(): void {}
-  pause(): this { return this; }
-  resume(): this { return this; }
-  end(): this { return this; }
-  destroy(): this { return this; }
-  write(): boolean { return true; }
-}
 const noop = (): void => {};
 const sink: DecoderSink = { request: noop, body: noop, bodyEnd: noop, data: noop, dataEnd: noop, abort: noop, reply: noop, error: noop };
 
@@ -56,14 +40,14 @@ function make(): unknown {
       return d;
     }
     case 'socket':
-      return new FakeSocket();
+      return new StandInSocket();
     case 'connection': {
-      const s = new FakeSocket();
+      const s = new StandInSocket();
       new FastCgiConnection(s as unknown as Socket, ctx);
       return s;
     }
     case 'connection-served': {
-      const s = new FakeSocket();
+      const s = new StandInSocket();
       new FastCgiConnection(s as unknown as Socket, ctx);
       s.emit('data', request);
       return s;
