@@ -7,7 +7,23 @@ import { one } from '../examples/cherrypy-style.ts';
 const MiB = Buffer.alloc(1024 * 1024, 0x61);
 const HELLO_HEADERS = [['Content-Type', 'text/plain'], ['Content-Length', '11']] as const;
 
-async function sink(environ: Environ, start: StartResponse): Promise<string> {
+// Reads the body the way the node:http peer does ('data' events), so that the two servers are
+// compared, not two ways of reading a stream; `/sink-await` reads it with `for await`, which costs
+// a promise per chunk (see BENCHMARKS.md, 1 MiB request bodies).
+function sink(environ: Environ, start: StartResponse): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const input = environ['postern.input'];
+    input.on('data', (chunk: Buffer) => (n += chunk.length));
+    input.on('error', reject);
+    input.on('end', () => {
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      resolve(`${n}\n`);
+    });
+  });
+}
+
+async function sinkAwait(environ: Environ, start: StartResponse): Promise<string> {
   let n = 0;
   for await (const chunk of environ['postern.input'] as AsyncIterable<Buffer>) n += chunk.length;
   start('200 OK', [['Content-Type', 'text/plain']]);
@@ -30,7 +46,7 @@ async function* stream(n: number): AsyncGenerator<Buffer> {
 /**
  * `/hello` answers "Hello World" like the node:http, PHP and Python peers (`/hello-async` the same
  * from an async function); `/bytes/N` answers N bytes (≤ 1 MiB); `/stream/N` streams N bytes of
- * any size; `/sink` reads and counts a body.
+ * any size; `/sink` reads and counts a body ('data' events), `/sink-await` the same with `for await`.
  */
 const benchApp: NativeApp = (environ: Environ, start: StartResponse) => {
   const path = environ.PATH_INFO;
@@ -50,6 +66,7 @@ const benchApp: NativeApp = (environ: Environ, start: StartResponse) => {
     return stream(n);
   }
   if (path === '/sink') return sink(environ, start);
+  if (path === '/sink-await') return sinkAwait(environ, start);
   start('404 Not Found', [['Content-Type', 'text/plain']]);
   return 'not found\n';
 };
