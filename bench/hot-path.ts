@@ -9,6 +9,7 @@
 // Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m] [--conns 32]
 //        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--json out.json]
 //        [--access-log combined|json|TEMPLATE] (the batched access log on, into a temp file)
+//        [--layouts 1|3] (3: three clients' header orders in turn, so by-position name caches miss)
 // Figures that match production codegen come from the tsc build: npx tsc -p tsconfig.test.json
 //   --outDir /tmp/pb && node /tmp/pb/bench/hot-path.js (tsx adds esbuild's helpers to hot functions).
 // Profile: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/hot-path.ts, then
@@ -42,6 +43,8 @@ const ROUNDS = Number(opt('--rounds', '5'));
 const JSON_OUT = args.includes('--json') ? opt('--json', '') : undefined;
 const PROTOCOL = opt('--protocol', 'fastcgi');
 const ACCESS_LOG = opt('--access-log', '');
+// 1: every request with the same headers; 3: three clients' header layouts in turn (hot-path-params.ts).
+const LAYOUTS = Math.max(1, Number(opt('--layouts', '1')));
 if (!['fastcgi', 'fastcgi-close', 'scgi', 'uwsgi'].includes(PROTOCOL)) throw new Error('--protocol is fastcgi, fastcgi-close, scgi or uwsgi');
 const PER_CONNECTION = PROTOCOL !== 'fastcgi';
 // Bounded whatever the arguments: a round stops early past this.
@@ -52,8 +55,8 @@ const path = PATHS[APP];
 if (path === undefined) throw new Error(`--app is one of ${Object.keys(PATHS).join(', ')}`);
 
 /** One GET as nginx frames it for the protocol, in one chunk. */
-function nginxGet(uri: string): Buffer {
-  const params = nginxGetParams(uri);
+function nginxGet(uri: string, layout: number): Buffer {
+  const params = nginxGetParams(uri, layout);
   if (PROTOCOL === 'scgi') return encodeScgiRequest([['CONTENT_LENGTH', '0'], ['SCGI', '1'], ...params.filter(([n]) => n !== 'CONTENT_LENGTH')]);
   if (PROTOCOL === 'uwsgi') return encodeUwsgiRequest(params);
   return Buffer.concat([encodeBeginRequest(1, 1, PROTOCOL === 'fastcgi'), ...encodeParams(1, params), encodeStdinEnd(1)]);
@@ -90,7 +93,8 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
   const logFile = join(tmpdir(), `postern-hot-path-${String(process.pid)}.log`);
   const accessLog = ACCESS_LOG === '' ? undefined : createAccessLog({ format: ACCESS_LOG, file: logFile });
   const ctx = new ServeContext({ tree, headerTimeoutMs: 0, bodyIdleTimeoutMs: 0, keepAliveTimeoutMs: 0, ...(accessLog === undefined ? {} : { accessLog }) });
-  const request = nginxGet(path!);
+  const wires = Array.from({ length: LAYOUTS }, (_, i) => nginxGet(path!, i));
+  let nth = 0;
   let started = 0;
   let done = 0;
   const t0 = performance.now();
@@ -117,7 +121,7 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
       started++;
       const s = reuse ?? socket();
       if (reuse === undefined) connect(s);
-      s.emit('data', request);
+      s.emit('data', wires[nth++ % LAYOUTS]);
     };
     for (let i = 0; i < CONNS; i++) {
       if (PER_CONNECTION) {
@@ -147,6 +151,6 @@ for (let r = 0; r < ROUNDS; r++) {
   per.push(x.cpuUs / x.done);
   wall.push(x.wallUs / x.done);
 }
-const result = { node: process.version, app: APP, protocol: PROTOCOL, conns: CONNS, accessLog: ACCESS_LOG === '' ? 'off' : ACCESS_LOG, requests: REQUESTS, cpuUsPerRequest: median(per), wallUsPerRequest: median(wall), rounds: per };
-console.log(`${process.version} ${PROTOCOL} app=${APP} conns=${CONNS} access log ${result.accessLog}: ${result.cpuUsPerRequest.toFixed(2)} µs CPU/request (median of ${ROUNDS}; rounds ${per.map((x) => x.toFixed(2)).join(' ')}), ${(1e6 / result.wallUsPerRequest).toFixed(0)} req/s in process`);
+const result = { node: process.version, app: APP, protocol: PROTOCOL, conns: CONNS, layouts: LAYOUTS, accessLog: ACCESS_LOG === '' ? 'off' : ACCESS_LOG, requests: REQUESTS, cpuUsPerRequest: median(per), wallUsPerRequest: median(wall), rounds: per };
+console.log(`${process.version} ${PROTOCOL} app=${APP} conns=${CONNS}${LAYOUTS > 1 ? ` layouts=${String(LAYOUTS)}` : ''} access log ${result.accessLog}: ${result.cpuUsPerRequest.toFixed(2)} µs CPU/request (median of ${ROUNDS}; rounds ${per.map((x) => x.toFixed(2)).join(' ')}), ${(1e6 / result.wallUsPerRequest).toFixed(0)} req/s in process`);
 if (JSON_OUT !== undefined) writeFileSync(JSON_OUT, JSON.stringify(result, null, 2) + '\n');

@@ -16,10 +16,26 @@ export function latin1(buf: Buffer, start: number, end: number): string {
 }
 
 /**
+ * The internalized strings made so far, by content: a front server sends a small set of names,
+ * but in an order that changes with each client's headers, so the callers' by-position caches
+ * miss, and a Map lookup (a hash of the fresh string) is much cheaper than internalizing again
+ * through an object literal. Bounded: names past the cap are internalized each time, uncached.
+ * Measured (Node 20, tsc build, `bench/hot-path.ts --layouts 3`: three clients' header orders in
+ * turn): `internalized` was 19.6 % of 4.5 µs per request without this Map, 3.5–3.7 µs with it.
+ */
+const INTERNED = new Map<string, string>();
+const INTERNED_MAX = 4096;
+
+/**
  * `s` as V8's internalized string (the one copy it keeps for property keys): comparing two of
  * them is a pointer compare, and storing one as a property key needs no lookup. For names seen
- * again and again (param names), made once and remembered by the caller.
+ * again and again (param names).
  */
 export function internalized(s: string): string {
-  return Object.keys({ [s]: 0 })[0]!;
+  let known = INTERNED.get(s);
+  if (known === undefined) {
+    known = Object.keys({ [s]: 0 })[0]!;
+    if (INTERNED.size < INTERNED_MAX) INTERNED.set(known, known);
+  }
+  return known;
 }

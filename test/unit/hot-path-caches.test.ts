@@ -7,6 +7,7 @@ import { COMMON_ERRORS } from '../../protocols/common/errors.ts';
 import { encodeResponseHead, HEAD_ERRORS, type HeaderList } from '../../protocols/common/head.ts';
 import { ProtocolError } from '../../protocols/common/errors.ts';
 import { checkParams } from '../../src/server/params-check.ts';
+import { internalized } from '../../protocols/common/latin1.ts';
 import { decodeNameValuePairs, encodeNameValuePairs, NameValueDecoder, NV_NUL, NV_OK } from '../../protocols/fastcgi/name-value.ts';
 
 const GOOD = ['REQUEST_METHOD', 'GET', 'REQUEST_URI', '/a', 'HTTP_HOST', 'example.org', 'CONTENT_LENGTH', ''];
@@ -124,4 +125,15 @@ test('a remembered name does not let a NUL through, whole or split across writes
     const status = a === NV_OK ? d.write(bad, cut, bad.length) : a;
     assert.equal(status, NV_NUL, `split at ${String(cut)}`);
   }
+});
+
+test('internalized names keep their content, past the cache cap too', () => {
+  for (let i = 0; i < 5000; i++) {
+    const name = `HTTP_X_${String(i)}`;
+    const fresh = `${name} `.slice(0, name.length);
+    assert.equal(internalized(fresh), name);
+  }
+  // Names met again after the cap still come back equal.
+  assert.equal(internalized('HTTP_X_4999'), 'HTTP_X_4999');
+  assert.equal(internalized(''), '');
 });
