@@ -1,7 +1,7 @@
 // FastCGI name-value pairs (spec §3.4): an incremental decoder for the PARAMS stream, fed record
 // by record and split anywhere, and the encoder. Names and values are bytes, read as latin1.
 
-import { internalized, latin1 } from '../common/latin1.ts';
+import { KnownNames, latin1 } from '../common/latin1.ts';
 
 /** Outcome of `NameValueDecoder.write()` / `finish()`; anything but `NV_OK` ends the stream. */
 export const NV_OK = 0;
@@ -23,26 +23,8 @@ const S_VALUE_LEN = 3; // inside a 4-byte value length
 const S_NAME = 4;
 const S_VALUE = 5;
 
-/**
- * The names of the previous request, by pair index, internalized: a front server sends the same
- * names in the same order, so a name is compared byte by byte with the one at its place last time
- * and, when equal, that string is used instead of a fresh substring; the params check and the
- * environ then compare names by pointer. Shared by every decoder (one front server's names).
- * Measured (Node 20, bench/hot-path.ts, tsc build, nginx's 24 params): CPU unchanged at 2.9 µs per
- * request (the byte compare here costs what the string compare in src/server/params-check.ts
- * saves), but 6.2 → 5.4 KiB allocated per request (sampling heap profiler) and 9 % fewer
- * scavenges: fewer young-generation pauses under load.
- */
-const KNOWN_NAMES: string[] = [];
-/** Their bytes: comparing bytes with bytes is twice as fast as with `charCodeAt` (14 vs 30 ns a name). */
-const KNOWN_BYTES: Uint8Array[] = [];
-const KNOWN_MAX = 128;
-
-/** Whether `buf[at, at + known.length)` equals `known`. */
-function sameBytes(buf: Buffer, at: number, known: Uint8Array): boolean {
-  for (let i = 0; i < known.length; i++) if (buf[at + i] !== known[i]) return false;
-  return true;
-}
+/** FastCGI's names by place (see KnownNames). */
+const KNOWN = new KnownNames();
 
 /**
  * Decodes one name-value stream incrementally: `write()` takes bytes as they arrive, in any
@@ -130,19 +112,7 @@ export class NameValueDecoder {
                 zero = at === -1 ? end : start + at;
               }
               if (zero < stop) return NV_NUL;
-              const k = this.#count;
-              const known = k < KNOWN_MAX ? KNOWN_BYTES[k] : undefined;
-              let name: string;
-              if (known !== undefined && known.length === nl && sameBytes(buf, q, known)) {
-                name = KNOWN_NAMES[k]!;
-              } else {
-                name = text.slice(q - start, q - start + nl);
-                if (k < KNOWN_MAX) {
-                  KNOWN_NAMES[k] = name = internalized(name);
-                  // A copy: a view would keep the whole socket read alive.
-                  KNOWN_BYTES[k] = new Uint8Array(buf.subarray(q, q + nl));
-                }
-              }
+              const name = KNOWN.name(this.#count, buf, q, nl, text, q - start);
               const value = text.slice(q - start + nl, stop - start);
               params.push(name, value);
               this.#count++;

@@ -3,10 +3,13 @@
 
 import { COMMON_ERRORS, ProtocolError } from '../common/errors.ts';
 import type { HeaderList } from '../common/head.ts';
-import { latin1 } from '../common/latin1.ts';
+import { KnownNames, latin1 } from '../common/latin1.ts';
 import { SCGI_COMMA, SCGI_ERRORS } from './constants.ts';
 
 const NUL = 0;
+
+/** SCGI's names by place (see KnownNames). */
+const KNOWN = new KnownNames();
 
 
 /** The pre-built closing `,` of every netstring. Shared; never mutate it. */
@@ -55,7 +58,7 @@ export function parseHeaderBlock(block: Buffer, maxParamCount: number): string[]
         limit: 'maxParamCount',
       });
     }
-    params.push(text.slice(pos, nameEnd), text.slice(nameEnd + 1, valueEnd));
+    params.push(KNOWN.name(params.length >> 1, block, pos, nameEnd - pos, text, pos), text.slice(nameEnd + 1, valueEnd));
     pos = valueEnd + 1;
   }
   return params;

@@ -3,8 +3,11 @@
 
 import { COMMON_ERRORS, ProtocolError } from '../common/errors.ts';
 import type { HeaderList } from '../common/head.ts';
-import { latin1 } from '../common/latin1.ts';
+import { KnownNames, latin1 } from '../common/latin1.ts';
 import { UWSGI_ERRORS, UWSGI_MAX_DATASIZE } from './constants.ts';
+
+/** uwsgi's names by place (see KnownNames). */
+const KNOWN = new KnownNames();
 
 /**
  * Parses a complete vars block into the flat `[name0, value0, …]` list of RequestHead, decoded as
@@ -39,7 +42,7 @@ export function parseVars(block: Buffer, maxParamCount: number): string[] | Prot
         limit: 'maxParamCount',
       });
     }
-    params.push(text.slice(keyStart, keyStart + keyLength), text.slice(pos, pos + valueLength));
+    params.push(KNOWN.name(params.length >> 1, block, keyStart, keyLength, text, keyStart), text.slice(pos, pos + valueLength));
     pos += valueLength;
   }
   return params;

@@ -8,6 +8,8 @@ import { encodeResponseHead, HEAD_ERRORS, type HeaderList } from '../../protocol
 import { ProtocolError } from '../../protocols/common/errors.ts';
 import { checkParams } from '../../src/server/params-check.ts';
 import { internalized } from '../../protocols/common/latin1.ts';
+import { encodeHeaderBlock, parseHeaderBlock } from '../../protocols/scgi/netstring.ts';
+import { encodeVars, parseVars } from '../../protocols/uwsgi/vars.ts';
 import { decodeNameValuePairs, encodeNameValuePairs, NameValueDecoder, NV_NUL, NV_OK } from '../../protocols/fastcgi/name-value.ts';
 
 const GOOD = ['REQUEST_METHOD', 'GET', 'REQUEST_URI', '/a', 'HTTP_HOST', 'example.org', 'CONTENT_LENGTH', ''];
@@ -136,4 +138,13 @@ test('internalized names keep their content, past the cache cap too', () => {
   // Names met again after the cap still come back equal.
   assert.equal(internalized('HTTP_X_4999'), 'HTTP_X_4999');
   assert.equal(internalized(''), '');
+});
+
+test('SCGI and uwsgi names remembered from the previous request are reused only when the bytes match', () => {
+  const first: Array<[string, string]> = [['CONTENT_LENGTH', '0'], ['SCGI', '1'], ['HTTP_X_AAAA', 'a']];
+  const second: Array<[string, string]> = [['CONTENT_LENGTX', '0'], ['SCGX', '1'], ['HTTP_X_AAAB', 'b'], ['HTTP_HOST', 'h']];
+  for (const pairs of [first, second, first.slice(0, 2), second, first]) {
+    assert.deepEqual(parseHeaderBlock(encodeHeaderBlock(pairs), 100), pairs.flat());
+    assert.deepEqual(parseVars(encodeVars(pairs), 100), pairs.flat());
+  }
 });
