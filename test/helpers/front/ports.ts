@@ -2,8 +2,13 @@
 // Other servers may listen on loopback, so never assume a fixed port.
 import { createServer } from 'node:net';
 
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return await new Promise((resolve, reject) => {
+// The kernel may hand the same port to two listen(0) calls in a row once the first is closed: a
+// config with two `Listen` lines on one port then fails to start (seen once in CI: httpd's
+// "Cannot define multiple Listeners on the same IP:port"). A port is handed out once per process.
+const given = new Set<number>();
+
+function ask(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
     srv.once('error', reject);
@@ -13,4 +18,15 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await ask(host);
+    if (!given.has(port)) {
+      given.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: the kernel kept offering ports already handed out');
 }
