@@ -240,6 +240,15 @@ function secondImmediate<T>(fn: (arg: T) => void, arg: T): void {
   setImmediate(fn, arg);
 }
 
+/**
+ * writeTimeoutMs bookkeeping, the same for every connection: when `socket` started asking writers
+ * to wait (`now` if it just did, else `since`, kept), or 0 while its output flows.
+ */
+export function writeStallStart(socket: { readonly writableNeedDrain: boolean }, since: number, now: number): number {
+  if (!socket.writableNeedDrain) return 0;
+  return since === 0 ? now : since;
+}
+
 /** Socket errors that only mean the peer went away: debug-level, never an error storm (STYLE.md 16). */
 export function isDisconnect(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;

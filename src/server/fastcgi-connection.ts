@@ -18,7 +18,7 @@ import { FastCgiDecoder, encodeEndRequest, encodeResponseEnd, encodeStdout, enco
 import { buildEnviron, type EnvironAddressing, type EnvironSource } from '../environ.ts';
 import { APP_STATUS, RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import type { Environ, Responder } from '../app/types.ts';
-import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked, writeStallStart } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
 import { RequestInput, type InputOwner } from './request-input.ts';
 import { RequestSource } from './request-source.ts';
@@ -534,12 +534,8 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
 
   /** writeTimeoutMs: true (the connection is destroyed, its requests aborted) once the peer has read nothing that long. */
   #writeStuck(now: number, limit: number): boolean {
-    if (!this.#socket.writableNeedDrain) {
-      this.#writeStuckSince = 0;
-      return false;
-    }
-    if (this.#writeStuckSince === 0) this.#writeStuckSince = now;
-    if (now - this.#writeStuckSince < limit) return false;
+    const since = (this.#writeStuckSince = writeStallStart(this.#socket, this.#writeStuckSince, now));
+    if (since === 0 || now - since < limit) return false;
     this.#ctx.writeTimedOut('fastcgi', peerOf(this.#socket));
     const reason = serverError(SERVER_ERRORS.WRITE_TIMEOUT, `the web server read nothing for writeTimeoutMs (${String(limit)})`);
     for (const ex of this.#requests.values()) ex.abort(reason, false);

@@ -13,7 +13,7 @@ import { environFromHttp, type HttpEnvironContext } from '../environ.ts';
 import type { AbortNotifier } from '../app/run.ts';
 import type { Environ, Responder } from '../app/types.ts';
 import { LazyAbort } from './request-source.ts';
-import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked, writeStallStart } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
 import { cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
 import { dispatchWithStatus } from '../status/endpoint.ts';
@@ -198,12 +198,8 @@ export class HttpConnection implements Tracked {
 
   /** writeTimeoutMs: true (requests aborted, socket destroyed) once the client has read nothing that long. */
   #writeStuck(now: number, limit: number): boolean {
-    if (!this.socket.writableNeedDrain) {
-      this.#writeStuckSince = 0;
-      return false;
-    }
-    if (this.#writeStuckSince === 0) this.#writeStuckSince = now;
-    if (now - this.#writeStuckSince < limit) return false;
+    const since = (this.#writeStuckSince = writeStallStart(this.socket, this.#writeStuckSince, now));
+    if (since === 0 || now - since < limit) return false;
     this.#ctx.writeTimedOut('http', peerOf(this.socket));
     const reason = serverError(SERVER_ERRORS.WRITE_TIMEOUT, `the client read nothing for writeTimeoutMs (${String(limit)})`);
     for (const ex of [...this.exchanges]) ex.abort(reason);

@@ -11,7 +11,7 @@ import { HEAD_FORM as SCGI_HEAD_FORM, ScgiDecoder } from '../../protocols/scgi/i
 import { HEAD_FORM as UWSGI_HEAD_FORM, UwsgiDecoder } from '../../protocols/uwsgi/index.ts';
 import { buildEnviron } from '../environ.ts';
 import type { Environ, Responder } from '../app/types.ts';
-import { isDisconnect, peerOf, type ServeContext, type Tracked } from './context.ts';
+import { isDisconnect, peerOf, type ServeContext, type Tracked, writeStallStart } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
 import { asBuildBase, environBase, protocolErrorMeta } from './fastcgi-connection.ts';
 import type { RequestInput, InputOwner } from './request-input.ts';
@@ -397,12 +397,8 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
 
   /** writeTimeoutMs: true (the request aborted, the socket destroyed) once the peer has read nothing that long. */
   #writeStuck(now: number, limit: number): boolean {
-    if (!this.#socket.writableNeedDrain) {
-      this.#writeStuckSince = 0;
-      return false;
-    }
-    if (this.#writeStuckSince === 0) this.#writeStuckSince = now;
-    if (now - this.#writeStuckSince < limit) return false;
+    const since = (this.#writeStuckSince = writeStallStart(this.#socket, this.#writeStuckSince, now));
+    if (since === 0 || now - since < limit) return false;
     this.#ctx.writeTimedOut(this.#protocol, peerOf(this.#socket));
     this.#abortRequest(serverError(SERVER_ERRORS.WRITE_TIMEOUT, `the ${this.#protocol} peer read nothing for writeTimeoutMs (${String(limit)})`));
     this.#socket.destroy();
