@@ -2,6 +2,7 @@
 // `DecoderSink` events out. Sans-IO; the connection layer owns the socket and calls `release()`
 // once it has sent a request's END_REQUEST.
 
+import { IdSlots } from '../common/id-slots.ts';
 import { COMMON_ERRORS, ProtocolError, type ProtocolErrorCode } from '../common/errors.ts';
 import { DEFAULT_LIMITS, ROLE, type Decoder, type DecoderLimits, type DecoderSink, type RequestHead, type Role } from '../common/events.ts';
 import { FCGI_ERRORS, FCGI_FLAG, FCGI_MAX_CONTENT_LENGTH, FCGI_PROTOCOL_STATUS, FCGI_TYPE, FCGI_VALUE_NAME } from './constants.ts';
@@ -88,15 +89,8 @@ class Connection implements FastCgiRecordHandler {
   readonly #maxConns: number;
   readonly #maxReqs: number;
   readonly #reader: FastCgiRecordReader;
-  /**
-   * The active requests: at most one lives in `#one` while `#many` is null; a second one active at
-   * once moves both into `#many`, which then holds them all for the rest of the connection (so
-   * the order `end()` aborts them in is their BEGIN order, as with one Map).
-   */
-  #one: RequestState | null = null;
-  #many: Map<number, RequestState> | null = null;
-  /** With `#many`: the request of the previous lookup (a multiplexing client tends to send runs of one id). */
-  #last: RequestState | null = null;
+  /** The active requests, in BEGIN order (the order `end()` aborts them in). */
+  readonly #active = new IdSlots<RequestState>();
 
   #mode = M_SKIP;
   #type = 0;
@@ -150,8 +144,7 @@ class Connection implements FastCgiRecordHandler {
     // seen, so it cannot be aborted; it makes the close a truncation, as does a partial record.
     let truncated = this.#reader.partial;
     const seen: RequestState[] = [];
-    const active = this.#many !== null ? this.#many.values() : this.#one !== null ? [this.#one] : [];
-    for (const req of active) {
+    for (const req of this.#active.values()) {
       if (req.ignored) continue;
       if (req.surfaced) seen.push(req);
       else truncated = true;
@@ -184,47 +177,11 @@ class Connection implements FastCgiRecordHandler {
   // ---- the active requests -------------------------------------------------------------------
 
   #get(id: number): RequestState | undefined {
-    const one = this.#one;
-    if (one !== null) return one.id === id ? one : undefined;
-    return this.#many?.get(id);
-  }
-
-  /** `#get` for the records of a request, remembering the last hit when multiplexing. */
-  #lookup(id: number): RequestState | undefined {
-    const one = this.#one;
-    if (one !== null) return one.id === id ? one : undefined;
-    const many = this.#many;
-    if (many === null) return undefined;
-    const last = this.#last;
-    // A released `last` is marked ignored, which is exactly how an inactive id is treated.
-    if (last !== null && last.id === id) return last;
-    const req = many.get(id);
-    if (req !== undefined) this.#last = req;
-    return req;
-  }
-
-  #activeCount(): number {
-    return this.#one !== null ? 1 : (this.#many?.size ?? 0);
-  }
-
-  #add(req: RequestState): void {
-    const many = this.#many;
-    const one = this.#one;
-    if (many !== null) {
-      many.set(req.id, req);
-      this.#last = req;
-    } else if (one === null) {
-      this.#one = req;
-    } else {
-      this.#many = new Map([[one.id, one], [req.id, req]]);
-      this.#one = null;
-      this.#last = req;
-    }
+    return this.#active.get(id);
   }
 
   #remove(req: RequestState): void {
-    if (this.#one === req) this.#one = null;
-    else this.#many?.delete(req.id);
+    if (this.#active.get(req.id) === req) this.#active.delete(req.id);
   }
 
   // ---- record handler ------------------------------------------------------------------------
@@ -263,7 +220,7 @@ class Connection implements FastCgiRecordHandler {
       }
       return;
     }
-    const req = this.#lookup(id);
+    const req = this.#get(id);
     // §3.3: "the application ignores records with requestId == R" while R is inactive.
     if (req === undefined || req.ignored) return;
     switch (type) {
@@ -410,12 +367,13 @@ class Connection implements FastCgiRecordHandler {
       this.#sink.reply(encodeEndRequest(id, 0, FCGI_PROTOCOL_STATUS.UNKNOWN_ROLE), !keepConn);
       return;
     }
-    if (this.#activeCount() >= this.#maxRequests) {
+    if (this.#active.size >= this.#maxRequests) {
       const status = this.#maxRequests === 1 ? FCGI_PROTOCOL_STATUS.CANT_MPX_CONN : FCGI_PROTOCOL_STATUS.OVERLOADED;
       this.#sink.reply(encodeEndRequest(id, 0, status), !keepConn);
       return;
     }
-    this.#add(new RequestState(id, role, keepConn, new NameValueDecoder(this.#maxParamsBytes, this.#maxParamCount)));
+    const req = new RequestState(id, role, keepConn, new NameValueDecoder(this.#maxParamsBytes, this.#maxParamCount));
+    this.#active.set(id, req);
   }
 
   #paramsEnded(req: RequestState): void {

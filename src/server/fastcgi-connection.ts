@@ -26,7 +26,7 @@ import { asProtocolError, cannedAnswer, declaredLength, requestFinished, ROLE_NA
 import { dispatchWithStatus } from '../status/endpoint.ts';
 import { fastcgiOverloaded } from './admission.ts';
 import { checkParams } from './params-check.ts';
-import { IdSlots } from './id-slots.ts';
+import { IdSlots } from '../../protocols/common/id-slots.ts';
 
 /** Unread body bytes one multiplexed request may hold before the shared socket is paused. */
 export const MPX_INPUT_CAP = 1024 * 1024;
