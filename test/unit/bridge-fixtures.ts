@@ -1,0 +1,823 @@
+// Request/response fixtures for the Node bridges' differential suite, from the gateway's side:
+// each fixture is a small `(req, res)` handler plus a request, run once through each bridge
+// (`direct` and the `replay` oracle); what the client saw and what the app saw must be equal.
+
+import { EventEmitter } from 'node:events';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough, pipeline, Readable } from 'node:stream';
+import { Tree } from '../../src/app/tree.ts';
+import { injectParams, type InjectRequest } from '../../src/app/inject.ts';
+import { buildEnviron } from '../../src/environ.ts';
+import { fromNodeHandler, type NodeAdapterOptions, type NodeHandler } from '../../src/app/adapters/node.ts';
+import { ROLE } from '../../protocols/common/events.ts';
+import type { NativeApp } from '../../src/app/types.ts';
+import { bytesOf, sha256, TestResponder, type SlowOptions } from './adapter-kit.ts';
+
+export type Bridge = 'direct' | 'replay';
+/** The oracle first, so a failure message reads "oracle, then bridge". */
+export const BRIDGES: readonly Bridge[] = ['replay', 'direct'];
+
+/** A Node handler mounted through one bridge. */
+export function nodeApp(handler: NodeHandler, bridge: Bridge, options: NodeAdapterOptions = {}): NativeApp {
+  // Typed loosely until `bridge` is part of NodeAdapterOptions on every branch this file meets.
+  const withBridge: Record<string, unknown> = { ...options, bridge };
+  return fromNodeHandler(handler, withBridge);
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** A responder that lets a test wait, without sleeping, for what the gateway has received. */
+export class GatewayResponder extends TestResponder {
+  #waiters: Array<() => void> = [];
+
+  override head(status: number, reason: string, headers: Array<[string, string]>): void {
+    super.head(status, reason, headers);
+    this.#wake();
+  }
+
+  override write(chunk: Uint8Array): boolean {
+    const more = super.write(chunk);
+    this.#wake();
+    return more;
+  }
+
+  override end(appStatus?: number): void {
+    super.end(appStatus);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves true once `cond` holds, false after `timeoutMs` (a stall is an outcome to compare, not a hang). */
+  until(cond: () => boolean, timeoutMs = 2000): Promise<boolean> {
+    if (cond()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const check = (): void => {
+        if (cond()) {
+          clearTimeout(timer);
+          resolve(true);
+        } else this.#waiters.push(check);
+      };
+      this.#waiters.push(check);
+    });
+  }
+}
+
+/** What a fixture's handler and feeder can reach. */
+export interface FixtureContext {
+  /** Appends to the app-side event log (compared between bridges, in order). */
+  log(entry: string): void;
+  /** Records an app-side fact (compared between bridges). */
+  fact(name: string, value: unknown): void;
+  readonly responder: GatewayResponder;
+  /** The request body as the gateway feeds it (a fixture with `feed` writes into it). */
+  readonly input: PassThrough;
+  abort(): void;
+  readonly signal: AbortSignal;
+  /** A handshake between the app and the feeder: `reach` marks a point, `reached` waits for it. */
+  reach(mark: string): void;
+  reached(mark: string, timeoutMs?: number): Promise<boolean>;
+  /** Errors the tree reported (its onError), as codes or messages. */
+  readonly errors: string[];
+}
+
+export interface FixtureRequest {
+  readonly method?: string;
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Sent with CONTENT_LENGTH unless `chunked`. */
+  readonly body?: Buffer;
+  /** No CONTENT_LENGTH, `Transfer-Encoding: chunked` (a streamed upload behind nginx). */
+  readonly chunked?: boolean;
+  /** With `feed`: the CONTENT_LENGTH to announce. */
+  readonly contentLength?: number;
+  readonly params?: ReadonlyArray<readonly [string, string]>;
+  readonly https?: boolean;
+}
+
+export interface ClientView {
+  status: number;
+  reason: string;
+  /** Minus Date. */
+  headers: Array<[string, string]>;
+  bytes: number;
+  sha256: string;
+  /** The body as latin1 when short (readable diffs); the hash covers it anyway. */
+  text: string | undefined;
+  appStatus: number;
+  errors: string[];
+}
+
+export interface AppView {
+  facts: Record<string, unknown>;
+  events: string[];
+}
+
+export interface Outcome {
+  client: ClientView;
+  app: AppView;
+}
+
+export interface Fixture {
+  readonly name: string;
+  readonly request: FixtureRequest;
+  readonly handler: (ctx: FixtureContext) => NodeHandler;
+  /** The gateway's pace: bytes it takes before write() says wait, and how long a drain takes. */
+  readonly slow?: SlowOptions;
+  /** Drives the request body (default: `request.body` whole, then end). */
+  readonly feed?: (ctx: FixtureContext) => Promise<void>;
+  /** Requests sent one after another to the same mounted app (default 1). */
+  readonly repeat?: number;
+  /** Outcome checks that hold for the oracle too, so a fixture both paths get wrong still fails. */
+  readonly expect?: (o: Outcome) => void;
+}
+
+// ---- the runner -----------------------------------------------------------------------------
+
+function describeError(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    if (err instanceof Error) return `${err.name}: ${err.message}`;
+  }
+  return String(err);
+}
+
+function socketFacts(req: IncomingMessage): Record<string, unknown> {
+  const s = req.socket as IncomingMessage['socket'] & { encrypted?: boolean };
+  return {
+    remoteAddress: s.remoteAddress,
+    remotePort: s.remotePort,
+    remoteFamily: s.remoteFamily,
+    localAddress: s.localAddress,
+    localPort: s.localPort,
+    encrypted: s.encrypted,
+    address: typeof s.address === 'function' ? s.address() : undefined,
+    readable: s.readable,
+    writable: s.writable,
+    tuning: ['setTimeout', 'setNoDelay', 'setKeepAlive', 'ref', 'unref', 'destroySoon', 'on', 'cork', 'uncork']
+      .filter((m) => typeof (s as unknown as Record<string, unknown>)[m] !== 'function'),
+  };
+}
+
+/** Wraps a fixture's handler: records the request as presented and the events on req and res. */
+function observed(ctx: FixtureContext, inner: NodeHandler): NodeHandler {
+  return (req, res, next) => {
+    ctx.fact('method', req.method);
+    ctx.fact('url', req.url);
+    ctx.fact('httpVersion', [req.httpVersion, req.httpVersionMajor, req.httpVersionMinor]);
+    ctx.fact('headers', { ...req.headers });
+    ctx.fact('rawHeaders', [...req.rawHeaders]);
+    ctx.fact('completeAtStart', req.complete);
+    ctx.fact('socket', socketFacts(req));
+    ctx.fact('genuine', [req instanceof IncomingMessage, res instanceof ServerResponse, req.socket === res.socket]);
+    ctx.fact('statusCodeAtStart', res.statusCode);
+    ctx.fact('baseUrl', (req as IncomingMessage & { baseUrl?: unknown }).baseUrl);
+    ctx.fact('originalUrl', (req as IncomingMessage & { originalUrl?: unknown }).originalUrl);
+    req.on('aborted', () => ctx.log('req:aborted'));
+    req.on('end', () => ctx.log(`req:end complete=${req.complete}`));
+    req.on('close', () => ctx.log(`req:close complete=${req.complete}`));
+    req.on('error', (err) => ctx.log(`req:error ${describeError(err)}`));
+    res.on('finish', () => ctx.log('res:finish'));
+    res.on('close', () => ctx.log(`res:close writableFinished=${res.writableFinished}`));
+    res.on('error', (err) => ctx.log(`res:error ${describeError(err)}`));
+    return inner(req, res, next);
+  };
+}
+
+function bodyOf(request: FixtureRequest): Buffer | undefined {
+  return request.body;
+}
+
+/** Runs a fixture through one bridge: one outcome per request (see `repeat`). */
+export async function runFixture(fixture: Fixture, bridge: Bridge): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  let current: FixtureContext | undefined;
+  // One mounted app for every repeat, as a worker serves request after request.
+  const app = nodeApp((req, res, next) => {
+    const ctx = current;
+    if (ctx === undefined) throw new Error('no fixture context');
+    return observed(ctx, fixture.handler(ctx))(req, res, next);
+  }, bridge);
+  let errors: string[] = [];
+  const tree = new Tree({ onError: (err) => errors.push(describeError(err)) }).mount(app, '/', { kind: 'native' });
+  for (let i = 0; i < (fixture.repeat ?? 1); i++) {
+    errors = [];
+    const facts: Record<string, unknown> = {};
+    const events: string[] = [];
+    const controller = new AbortController();
+    const responder = new GatewayResponder({ ...fixture.slow, signal: controller.signal });
+    const input = new PassThrough();
+    const marks = new EventEmitter();
+    const passed = new Set<string>();
+    const ctx: FixtureContext = {
+      log: (e) => events.push(e),
+      fact: (n, v) => {
+        facts[n] = v;
+      },
+      responder,
+      input,
+      abort: () => controller.abort(),
+      signal: controller.signal,
+      reach: (mark) => {
+        passed.add(mark);
+        marks.emit(mark);
+      },
+      reached: (mark, timeoutMs = 2000) => new Promise<boolean>((resolve) => {
+        if (passed.has(mark)) return resolve(true);
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        marks.once(mark, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      }),
+      errors,
+    };
+    current = ctx;
+    const r = fixture.request;
+    const body = bodyOf(r);
+    const injectRequest: InjectRequest = {
+      method: r.method ?? 'GET',
+      url: r.https === true ? `https://example.test${r.url}` : r.url,
+      ...(r.headers === undefined ? {} : { headers: r.headers }),
+      ...(body === undefined ? {} : { body }),
+    };
+    const params = injectParams(injectRequest);
+    const extra: Array<readonly [string, string]> = [];
+    if (r.chunked === true) extra.push(['CONTENT_LENGTH', ''], ['HTTP_TRANSFER_ENCODING', 'chunked']);
+    else if (r.contentLength !== undefined) extra.push(['CONTENT_LENGTH', String(r.contentLength)]);
+    for (const [n, v] of [...extra, ...(r.params ?? [])]) params.push(n, v);
+    const environ = buildEnviron(
+      { id: 1, params, role: ROLE.RESPONDER, keepConn: false, contentLength: -1 },
+      { protocol: 'fastcgi', input, signal: controller.signal },
+    );
+    const handled = tree.handle(environ, responder);
+    const feeding = fixture.feed !== undefined ? fixture.feed(ctx) : Promise.resolve(void input.end(body));
+    await Promise.all([handled, feeding]);
+    // Events that follow the gateway's end (a late 'close') belong to this request too.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const bytes = responder.body;
+    outcomes.push({
+      client: {
+        status: responder.status,
+        reason: responder.reason,
+        headers: responder.headers.filter(([n]) => n.toLowerCase() !== 'date'),
+        bytes: bytes.length,
+        sha256: sha256(bytes),
+        text: bytes.length <= 256 ? bytes.toString('latin1') : undefined,
+        appStatus: responder.appStatus,
+        errors: [...errors],
+      },
+      app: { facts, events },
+    });
+  }
+  return outcomes;
+}
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+function header(o: Outcome, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return o.client.headers.find(([n]) => n.toLowerCase() === lower)?.[1];
+}
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'trailer', 'upgrade', 'te'];
+
+class ExpectError extends Error {}
+
+function check(cond: boolean, what: string): void {
+  if (!cond) throw new ExpectError(what);
+}
+
+function okBody(expected: Buffer): (o: Outcome) => void {
+  return (o) => {
+    check(o.client.status === 200, `status ${o.client.status}`);
+    check(o.client.sha256 === sha256(expected), `body of ${o.client.bytes} bytes, expected ${expected.length}`);
+    check(o.client.appStatus === 0, `appStatus ${o.client.appStatus}`);
+    for (const [n] of o.client.headers) check(!HOP_BY_HOP.includes(n.toLowerCase()), `hop-by-hop ${n} leaked`);
+  };
+}
+
+/** Writes `data` in `chunk`-byte writes, waiting for 'drain' whenever write() says so. */
+function writePaced(ctx: FixtureContext, res: ServerResponse, data: Buffer, chunk: number, done: () => void): void {
+  let pos = 0;
+  let refusals = 0;
+  let drains = 0;
+  res.on('drain', () => drains++);
+  const step = (): void => {
+    while (pos < data.length) {
+      const piece = data.subarray(pos, pos + chunk);
+      pos += piece.length;
+      if (!res.write(piece)) {
+        refusals++;
+        res.once('drain', step);
+        return;
+      }
+    }
+    ctx.fact('backpressure', { refused: refusals > 0, drainPerRefusal: drains === refusals });
+    done();
+  };
+  step();
+}
+
+/** Reads the whole request body through 'data' events; records its size and hash. */
+function readBody(ctx: FixtureContext, req: IncomingMessage, then: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    ctx.fact('requestBody', { bytes: body.length, sha256: sha256(body) });
+    then(body);
+  });
+}
+
+const SIZES = [0, 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1, MiB];
+
+const sized: Fixture[] = SIZES.flatMap((n): Fixture[] => {
+  const data = bytesOf(n, n + 1);
+  return [
+    {
+      name: `response of ${n} bytes with Content-Length`,
+      request: { url: '/sized' },
+      handler: () => (_req, res) => {
+        res.setHeader('Content-Type', 'application/octet-stream');
+        res.setHeader('Content-Length', String(n));
+        res.end(data);
+      },
+      expect: (o) => {
+        okBody(data)(o);
+        check(header(o, 'content-length') === String(n), 'content-length');
+      },
+    },
+    {
+      name: `response of ${n} bytes in 16 KiB writes, length unknown`,
+      request: { url: '/streamed' },
+      handler: (ctx) => (_req, res) => {
+        res.setHeader('Content-Type', 'application/octet-stream');
+        writePaced(ctx, res, data, 16 * KiB, () => res.end());
+      },
+      expect: okBody(data),
+    },
+    {
+      name: `request body of ${n} bytes with CONTENT_LENGTH, read by 'data'`,
+      request: { method: 'POST', url: '/upload', headers: { 'Content-Type': 'application/octet-stream' }, body: data },
+      handler: (ctx) => (req, res) => readBody(ctx, req, (body) => res.end(sha256(body))),
+      expect: okBody(Buffer.from(sha256(data))),
+    },
+  ];
+});
+
+const CHUNKED_UPLOAD = bytesOf(100 * KiB + 7, 11);
+const ECHO_PIECES = [bytesOf(16 * KiB, 21), bytesOf(16 * KiB, 22), bytesOf(16 * KiB, 23), bytesOf(5, 24)];
+
+const framing: Fixture[] = [
+  {
+    name: 'chunked upload (no CONTENT_LENGTH), fed in pieces',
+    request: { method: 'PUT', url: '/chunked', chunked: true },
+    feed: async (ctx) => {
+      for (let pos = 0; pos < CHUNKED_UPLOAD.length; pos += 30000) {
+        ctx.input.write(CHUNKED_UPLOAD.subarray(pos, pos + 30000));
+        await new Promise((r) => setImmediate(r));
+      }
+      ctx.input.end();
+    },
+    handler: (ctx) => (req, res) => readBody(ctx, req, (body) => res.end(sha256(body))),
+    expect: okBody(Buffer.from(sha256(CHUNKED_UPLOAD))),
+  },
+  {
+    name: 'HEAD: the app writes a body with Content-Length; none goes out',
+    request: { method: 'HEAD', url: '/head' },
+    handler: () => (_req, res) => {
+      res.setHeader('Content-Length', '11');
+      res.setHeader('Content-Type', 'text/plain');
+      res.end('hello world');
+    },
+    expect: (o) => {
+      check(o.client.status === 200 && o.client.bytes === 0, 'HEAD body');
+      check(header(o, 'content-length') === '11', 'HEAD keeps the GET length');
+    },
+  },
+  {
+    name: 'HEAD: the app writes a body of unknown length',
+    request: { method: 'HEAD', url: '/head-stream' },
+    handler: () => (_req, res) => {
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('hello ');
+      res.end('world');
+    },
+    expect: (o) => check(o.client.status === 200 && o.client.bytes === 0, 'HEAD body'),
+  },
+  {
+    name: '204: the app tries to write a body',
+    request: { method: 'DELETE', url: '/thing' },
+    handler: () => (_req, res) => {
+      res.statusCode = 204;
+      res.end('ignored');
+    },
+    expect: (o) => check(o.client.status === 204 && o.client.bytes === 0 && header(o, 'content-length') === undefined, '204 bodiless'),
+  },
+  {
+    name: '304 to If-None-Match',
+    request: { url: '/etag', headers: { 'If-None-Match': '"v1"' } },
+    handler: () => (req, res) => {
+      res.setHeader('ETag', '"v1"');
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.statusCode = 304;
+        res.end();
+      } else res.end('fresh');
+    },
+    expect: (o) => check(o.client.status === 304 && o.client.bytes === 0 && header(o, 'etag') === '"v1"', '304'),
+  },
+  {
+    name: 'Transfer-Encoding: chunked set by the app',
+    request: { url: '/te' },
+    handler: () => (_req, res) => {
+      res.setHeader('Transfer-Encoding', 'chunked');
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('alpha\r\n');
+      res.write('0\r\n\r\n');
+      res.end('omega');
+    },
+    expect: okBody(Buffer.from('alpha\r\n0\r\n\r\nomega')),
+  },
+  {
+    name: 'Connection, Keep-Alive, Upgrade and Proxy-Connection set by the app do not leak',
+    request: { url: '/hop' },
+    handler: () => (_req, res) => {
+      res.setHeader('Connection', 'close');
+      res.setHeader('Keep-Alive', 'timeout=5, max=100');
+      res.setHeader('Proxy-Connection', 'keep-alive');
+      res.setHeader('Upgrade', 'h2c');
+      res.setHeader('X-Kept', 'yes');
+      res.end('hop');
+    },
+    expect: (o) => {
+      okBody(Buffer.from('hop'))(o);
+      check(header(o, 'x-kept') === 'yes', 'end-to-end header kept');
+    },
+  },
+  {
+    name: 'HTTP/1.0 client: SERVER_PROTOCOL says so',
+    request: { url: '/old', params: [['SERVER_PROTOCOL', 'HTTP/1.0']] },
+    handler: () => (_req, res) => {
+      res.write('one ');
+      res.end('two');
+    },
+    expect: okBody(Buffer.from('one two')),
+  },
+];
+
+const headers: Fixture[] = [
+  {
+    name: 'multiple Set-Cookie (array, then appendHeader)',
+    request: { url: '/cookies', headers: { Cookie: 'a=1; b=2' } },
+    handler: () => (_req, res) => {
+      res.setHeader('Set-Cookie', ['a=1; Path=/', 'b=2; HttpOnly']);
+      res.appendHeader('Set-Cookie', 'c=3; Secure');
+      res.end('ok');
+    },
+    expect: (o) => {
+      okBody(Buffer.from('ok'))(o);
+      const cookies = o.client.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v);
+      check(JSON.stringify(cookies) === JSON.stringify(['a=1; Path=/', 'b=2; HttpOnly', 'c=3; Secure']), `cookies ${JSON.stringify(cookies)}`);
+    },
+  },
+  {
+    name: 'latin1 header values both ways',
+    // A param is bytes decoded as latin1: é is one byte 0xE9.
+    request: { url: '/latin1', params: [['HTTP_X_LATIN', 'caf\u00e9 \u00ff']] },
+    handler: (ctx) => (req, res) => {
+      const v = req.headers['x-latin'];
+      ctx.fact('x-latin codes', typeof v === 'string' ? [...v].map((c) => c.charCodeAt(0)) : v);
+      res.setHeader('X-Latin-Out', '\u00e9t\u00e9');
+      res.end(Buffer.from(String(v), 'latin1'));
+    },
+    expect: (o) => {
+      check(header(o, 'x-latin-out') === '\u00e9t\u00e9', `x-latin-out ${JSON.stringify(header(o, 'x-latin-out'))}`);
+      check(o.client.text === 'caf\u00e9 \u00ff', `echo ${JSON.stringify(o.client.text)}`);
+    },
+  },
+  {
+    name: 'writeHead with a flat array of headers and a custom reason',
+    request: { url: '/array' },
+    handler: () => (_req, res) => {
+      res.writeHead(201, 'Made It', ['X-A', '1', 'X-B', '2', 'X-A', '3', 'Content-Type', 'text/plain']);
+      res.end('made');
+    },
+    expect: (o) => {
+      check(o.client.status === 201 && o.client.reason === 'Made It', `status ${o.client.status} ${o.client.reason}`);
+      const xa = o.client.headers.filter(([n]) => n.toLowerCase() === 'x-a').map(([, v]) => v).join(',');
+      check(xa === '1,3', `x-a ${xa}`);
+    },
+  },
+  {
+    name: 'statusMessage and setHeader with numbers and arrays',
+    request: { url: '/misc' },
+    handler: () => (_req, res) => {
+      res.statusCode = 418;
+      res.statusMessage = 'Short And Stout';
+      res.setHeader('X-Number', 42);
+      res.setHeader('Vary', ['Accept', 'Accept-Encoding']);
+      res.end();
+    },
+    expect: (o) => check(o.client.status === 418 && o.client.reason === 'Short And Stout' && header(o, 'x-number') === '42', 'status/headers'),
+  },
+  {
+    name: 'request headers, query and escapes as the app sees them',
+    request: {
+      url: '/a%20b/c?x=1&y=%2F',
+      headers: { Accept: 'text/html', 'X-Forwarded-For': '203.0.113.9', Expect: '100-continue', Cookie: 'k=v' },
+    },
+    handler: () => (_req, res) => res.end('seen'),
+    expect: okBody(Buffer.from('seen')),
+  },
+  {
+    name: 'https request: socket.encrypted',
+    request: { url: '/secure', https: true },
+    handler: () => (_req, res) => res.end('secure'),
+    expect: okBody(Buffer.from('secure')),
+  },
+  {
+    name: 'a method node:http does not know',
+    request: { method: 'BREW', url: '/pot' },
+    handler: () => (req, res) => res.end(`method ${req.method}`),
+  },
+];
+
+const interim: Fixture[] = [
+  {
+    name: '1xx: writeContinue, writeProcessing and writeEarlyHints are not the final head',
+    request: { method: 'POST', url: '/hints', body: Buffer.from('x'), headers: { Expect: '100-continue' } },
+    handler: () => (_req, res) => {
+      res.writeContinue();
+      res.writeProcessing();
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.setHeader('Content-Type', 'text/plain');
+      res.end('final');
+    },
+    expect: (o) => {
+      okBody(Buffer.from('final'))(o);
+      check(header(o, 'link') === undefined, 'early hint taken for the final head');
+    },
+  },
+  {
+    name: 'trailers: addTrailers on a chunked response',
+    request: { url: '/trailers', headers: { TE: 'trailers' } },
+    handler: () => (_req, res) => {
+      res.setHeader('Trailer', 'X-Checksum');
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('body ');
+      res.addTrailers({ 'X-Checksum': 'abc123' });
+      res.end('done');
+    },
+    expect: okBody(Buffer.from('body done')),
+  },
+  {
+    name: 'flushHeaders, then the body later',
+    request: { url: '/flush' },
+    handler: (ctx) => (_req, res) => {
+      res.setHeader('Content-Type', 'text/event-stream');
+      res.flushHeaders();
+      ctx.log(`headersSent=${res.headersSent}`);
+      void ctx.responder.until(() => ctx.responder.headSent, 50).then((seen) => {
+        ctx.fact('gateway had the head before the first byte', seen);
+        res.write('data: 1\n\n');
+        void ctx.responder.until(() => ctx.responder.bytes > 0).then((got) => {
+          ctx.fact('first event reached the gateway before end', got);
+          res.end('data: 2\n\n');
+        });
+      });
+    },
+    expect: okBody(Buffer.from('data: 1\n\ndata: 2\n\n')),
+  },
+];
+
+const REQ_LATIN1 = Buffer.from([0x61, 0xe9, 0xff, 0x00, 0x80, 0x7a]);
+const PIPED = bytesOf(200 * KiB + 3, 31);
+const ITERATED = bytesOf(128 * KiB, 32);
+const UNREAD = bytesOf(256 * KiB, 33);
+
+const reading: Fixture[] = [
+  {
+    name: "req.setEncoding('latin1')",
+    request: { method: 'POST', url: '/enc', body: REQ_LATIN1 },
+    handler: (ctx) => (req, res) => {
+      req.setEncoding('latin1');
+      let text = '';
+      req.on('data', (s: string) => {
+        text += s;
+      });
+      req.on('end', () => {
+        ctx.fact('decoded', [...text].map((c) => c.charCodeAt(0)));
+        res.end(String(text.length));
+      });
+    },
+    expect: okBody(Buffer.from('6')),
+  },
+  {
+    name: 'req.pipe(res) echoes 200 KiB',
+    request: { method: 'POST', url: '/pipe', body: PIPED },
+    handler: () => (req, res) => {
+      res.setHeader('Content-Type', 'application/octet-stream');
+      req.pipe(res);
+    },
+    expect: okBody(PIPED),
+  },
+  {
+    name: 'for await (const chunk of req)',
+    request: { method: 'POST', url: '/iter', body: ITERATED },
+    handler: (ctx) => async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks);
+      ctx.fact('iterated', body.length);
+      res.end(sha256(body));
+    },
+    expect: okBody(Buffer.from(sha256(ITERATED))),
+  },
+  {
+    name: 'the request body left unread, twice on one app',
+    request: { method: 'POST', url: '/unread', body: UNREAD },
+    repeat: 2,
+    handler: () => (_req, res) => res.end('not reading that'),
+    expect: okBody(Buffer.from('not reading that')),
+  },
+  {
+    name: 'streaming both ways: each piece echoed before the next is sent',
+    request: { method: 'POST', url: '/echo', contentLength: ECHO_PIECES.reduce((n, p) => n + p.length, 0) },
+    feed: async (ctx) => {
+      let sent = 0;
+      const seen: boolean[] = [];
+      for (const piece of ECHO_PIECES) {
+        ctx.input.write(piece);
+        sent += piece.length;
+        seen.push(await ctx.responder.until(() => ctx.responder.bytes >= sent));
+      }
+      ctx.fact('each piece echoed before the next', seen);
+      ctx.input.end();
+    },
+    handler: () => (req, res) => {
+      res.setHeader('Content-Type', 'application/octet-stream');
+      req.on('data', (c: Buffer) => res.write(c));
+      req.on('end', () => res.end());
+    },
+    expect: okBody(Buffer.concat(ECHO_PIECES)),
+  },
+];
+
+const SLOW_DOWNLOAD = bytesOf(MiB, 41);
+const SLOW = { capacityBytes: 32 * KiB, drainMs: 1 } as const;
+
+const pacing: Fixture[] = [
+  {
+    name: 'slow gateway: 1 MiB in 16 KiB writes waits on drain',
+    request: { url: '/slow' },
+    slow: SLOW,
+    handler: (ctx) => (_req, res) => writePaced(ctx, res, SLOW_DOWNLOAD, 16 * KiB, () => res.end()),
+    expect: (o) => {
+      okBody(SLOW_DOWNLOAD)(o);
+      check(JSON.stringify(o.app.facts.backpressure) === JSON.stringify({ refused: true, drainPerRefusal: true }), `backpressure ${JSON.stringify(o.app.facts.backpressure)}`);
+    },
+  },
+  {
+    name: 'slow gateway: stream.pipeline(readable, res)',
+    request: { url: '/pipeline' },
+    slow: SLOW,
+    handler: (ctx) => (_req, res) => {
+      const pieces: Buffer[] = [];
+      for (let pos = 0; pos < SLOW_DOWNLOAD.length; pos += 10000) pieces.push(SLOW_DOWNLOAD.subarray(pos, pos + 10000));
+      pipeline(Readable.from(pieces), res, (err) => ctx.log(`pipeline ${err === undefined || err === null ? 'ok' : describeError(err)}`));
+    },
+    expect: okBody(SLOW_DOWNLOAD),
+  },
+  {
+    name: "one write over the mark: false, then 'drain' before 'finish'",
+    request: { url: '/big-write' },
+    slow: SLOW,
+    handler: (ctx) => (_req, res) => {
+      const more = res.write(SLOW_DOWNLOAD.subarray(0, 200 * KiB));
+      ctx.log(`write returned ${more}`);
+      res.once('drain', () => {
+        ctx.log('app:drain');
+        res.end();
+      });
+    },
+    expect: okBody(SLOW_DOWNLOAD.subarray(0, 200 * KiB)),
+  },
+];
+
+const failing: Fixture[] = [
+  {
+    name: 'the handler throws before the head',
+    request: { url: '/throw' },
+    handler: () => () => {
+      throw new Error('sync boom');
+    },
+    expect: (o) => check(o.client.status === 500 && o.client.appStatus === 1, `status ${o.client.status}`),
+  },
+  {
+    name: 'the handler rejects before the head',
+    request: { url: '/reject' },
+    handler: () => async () => {
+      await new Promise((r) => setImmediate(r));
+      throw new Error('async boom');
+    },
+    expect: (o) => check(o.client.status === 500 && o.client.appStatus === 1, `status ${o.client.status}`),
+  },
+  {
+    name: 'next(err) before the head',
+    request: { url: '/next-err' },
+    handler: () => (_req, _res, next) => next?.(new Error('passed on')),
+    expect: (o) => check(o.client.status === 500, `status ${o.client.status}`),
+  },
+  {
+    name: 'next() with nothing sent is a 404',
+    request: { url: '/next' },
+    handler: () => (_req, _res, next) => next?.(),
+    expect: (o) => check(o.client.status === 404, `status ${o.client.status}`),
+  },
+  {
+    name: 'res.destroy() after the head and part of the body',
+    request: { url: '/destroy' },
+    handler: (ctx) => (_req, res) => {
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('x'.repeat(1000));
+      void ctx.responder.until(() => ctx.responder.bytes >= 1000).then((got) => {
+        ctx.fact('partial body reached the gateway', got);
+        res.destroy();
+      });
+    },
+    expect: (o) => check(o.client.status === 200 && o.client.appStatus !== 0 && o.client.bytes === 1000, `status ${o.client.status} appStatus ${o.client.appStatus} bytes ${o.client.bytes}`),
+  },
+  {
+    name: 'the handler throws after writing the head',
+    request: { url: '/throw-late' },
+    handler: () => (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('partial');
+      throw new Error('late boom');
+    },
+    expect: (o) => check(o.client.appStatus !== 0, `appStatus ${o.client.appStatus}`),
+  },
+];
+
+const HALF_UPLOAD = bytesOf(64 * KiB, 51);
+
+const aborting: Fixture[] = [
+  {
+    name: 'client aborts while the app reads the body',
+    request: { method: 'POST', url: '/abort-upload', contentLength: 2 * HALF_UPLOAD.length },
+    feed: async (ctx) => {
+      ctx.input.write(HALF_UPLOAD);
+      const got = await ctx.reached('half read');
+      ctx.fact('app read the first half before the abort', got);
+      ctx.abort();
+      ctx.input.destroy();
+    },
+    handler: (ctx) => (req, res) => {
+      let bytes = 0;
+      req.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes === HALF_UPLOAD.length) ctx.reach('half read');
+      });
+      res.on('close', () => ctx.fact('bytes read at res close', bytes));
+    },
+    expect: (o) => check(o.client.appStatus === 2, `appStatus ${o.client.appStatus}`),
+  },
+  {
+    name: 'client aborts mid-response',
+    request: { url: '/abort-download' },
+    handler: (ctx) => (_req, res) => {
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('first ');
+      void ctx.responder.until(() => ctx.responder.bytes > 0).then((got) => {
+        ctx.fact('first bytes reached the gateway', got);
+        ctx.abort();
+      });
+      res.on('close', () => ctx.fact('writableEnded at close', res.writableEnded));
+    },
+    expect: (o) => check(o.client.appStatus === 2, `appStatus ${o.client.appStatus}`),
+  },
+  {
+    name: 'client aborts before the app answers',
+    request: { url: '/abort-early' },
+    handler: (ctx) => (_req, res) => {
+      setImmediate(() => ctx.abort());
+      res.on('close', () => {
+        ctx.fact('headersSent at close', res.headersSent);
+        // Writing after the close is what a slow app does; it must be harmless.
+        res.end('too late');
+      });
+    },
+    expect: (o) => check(o.client.appStatus === 2 && o.client.bytes === 0, `appStatus ${o.client.appStatus}`),
+  },
+];
+
+export const FIXTURES: readonly Fixture[] = [...sized, ...framing, ...headers, ...interim, ...reading, ...pacing, ...failing, ...aborting];
