@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Tree } from '../../src/app/tree.ts';
 import { inject } from '../../src/app/inject.ts';
-import { BRIDGES, nodeApp } from './bridge-fixtures.ts';
+import { BRIDGES, nodeApp } from '../helpers/bridges.ts';
 
 interface Seen {
   method: string | undefined;

@@ -8,21 +8,12 @@ import { PassThrough, pipeline, Readable } from 'node:stream';
 import { Tree } from '../../src/app/tree.ts';
 import { injectParams, type InjectRequest } from '../../src/app/inject.ts';
 import { buildEnviron } from '../../src/environ.ts';
-import { fromNodeHandler, type NodeAdapterOptions, type NodeHandler } from '../../src/app/adapters/node.ts';
+import type { NodeHandler } from '../../src/app/adapters/node.ts';
+import { nodeApp, type Bridge } from '../helpers/bridges.ts';
 import { ROLE } from '../../protocols/common/events.ts';
-import type { NativeApp } from '../../src/app/types.ts';
 import { bytesOf, sha256, TestResponder, type SlowOptions } from './adapter-kit.ts';
 
-export type Bridge = 'direct' | 'replay';
-/** The oracle first, so a failure message reads "oracle, then bridge". */
-export const BRIDGES: readonly Bridge[] = ['replay', 'direct'];
-
-/** A Node handler mounted through one bridge. */
-export function nodeApp(handler: NodeHandler, bridge: Bridge, options: NodeAdapterOptions = {}): NativeApp {
-  // Typed loosely until `bridge` is part of NodeAdapterOptions on every branch this file meets.
-  const withBridge: Record<string, unknown> = { ...options, bridge };
-  return fromNodeHandler(handler, withBridge);
-}
+export { BRIDGES, nodeApp, type Bridge } from '../helpers/bridges.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

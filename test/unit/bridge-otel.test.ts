@@ -24,7 +24,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { Tree } from '../../src/app/tree.ts';
 import { inject } from '../../src/app/inject.ts';
-import { BRIDGES, nodeApp } from './bridge-fixtures.ts';
+import { BRIDGES, nodeApp } from '../helpers/bridges.ts';
 
 const exporter = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
