@@ -353,7 +353,7 @@ async function loadTree(config: PosternConfig, log: EventLog, fresh?: string): P
     });
   };
   if (config.mount.length === 0) return exampleTree({ debug: config.debug, onError });
-  return buildTree(config.mount, { debug: config.debug, onError, ...(fresh === undefined ? {} : { fresh }) });
+  return buildTree(config.mount, { debug: config.debug, onError, nodeBridge: config.nodeBridge, ...(fresh === undefined ? {} : { fresh }) });
 }
 
 /** What the listeners depend on: when a reload changes none of it, only the tree is swapped. */

@@ -30,7 +30,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { RequestHead } from '../protocols/common/events.ts';
 import { internalized } from '../protocols/common/latin1.ts';
-import type { Environ, Protocol, RoleName } from './app/types.ts';
+import type { AbortNotifier, Environ, Protocol, RoleName } from './app/types.ts';
 import { normalizePath, requestPath, requestQuery } from './app/path.ts';
 
 /**
@@ -89,6 +89,37 @@ class PosternEnviron {
   set 'postern.signal'(value: unknown) {
     own(this, 'postern.signal', value);
   }
+  /** The source's cheap abort notification, when it has one and the signal was not replaced. */
+  static notifierOf(env: PosternEnviron): AbortNotifier | undefined {
+    const source = env.#source as Partial<AbortNotifier>;
+    return typeof source.onAbort === 'function' && !Object.hasOwn(env, 'postern.signal') ? (source as AbortNotifier) : undefined;
+  }
+}
+
+/**
+ * Calls `listener` once when the request is aborted (at once if it was), without making the
+ * request's AbortSignal when the connection can say so more cheaply (2.2 µs a request on Node 20,
+ * see PosternEnviron). Returns a function that stops listening (a no-op where there is nothing to
+ * remove).
+ */
+export function onEnvironAbort(environ: Environ, listener: () => void): () => void {
+  const notifier = environ instanceof PosternEnviron ? PosternEnviron.notifierOf(environ) : undefined;
+  if (notifier !== undefined) {
+    notifier.onAbort(listener);
+    return noop;
+  }
+  const signal = environ['postern.signal'] as unknown;
+  if (!(signal instanceof AbortSignal)) return noop;
+  if (signal.aborted) {
+    listener();
+    return noop;
+  }
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
+}
+
+function noop(): void {
+  // nothing to undo
 }
 
 function own(target: object, key: string, value: unknown): void {

@@ -2,16 +2,10 @@
 // completion through a Responder — the WSGI flow (PEP 3333) with backpressure and abort.
 
 import { STATUS_CODES } from 'node:http';
-import type { AppBody, BodyChunk, Environ, HeaderList, NativeApp, Responder, StartResponse } from './types.ts';
+import type { AbortNotifier, AppBody, BodyChunk, Environ, HeaderList, NativeApp, Responder, StartResponse } from './types.ts';
 import { isBuiltEnviron } from '../environ.ts';
 
-/**
- * Optional on a Responder: calls `listener` once when the request is aborted (at once if it was),
- * so the runner can stop waiting on an app without making the request's AbortSignal.
- */
-export interface AbortNotifier {
-  onAbort(listener: () => void): void;
-}
+export type { AbortNotifier } from './types.ts';
 
 export interface RunOptions {
   /** Put the error's stack in 500 bodies (never in production: it leaks internals). */

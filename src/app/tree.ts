@@ -2,7 +2,7 @@
 // `cherrypy.tree`, uWSGI `--mount` + `--manage-script-name`), one environ dispatched to one app.
 
 import type { Environ, NativeApp, Responder, RoleName } from './types.ts';
-import { toNativeApp, type AppKind } from './resolve.ts';
+import { toNativeApp, type AdapterOptions, type AppKind } from './resolve.ts';
 import { APP_STATUS, RUN_SETTLED, runNative, sendPlain, type RunOptions } from './run.ts';
 import { fromByteString, normalizePrefix, requestPath, underPrefix } from './path.ts';
 
@@ -18,6 +18,8 @@ export interface MountOptions {
   readonly kind?: AppKind;
   /** The FastCGI role this mount answers; default `responder`. */
   readonly role?: RoleName;
+  /** Options for the adapter the app needs (e.g. `{ bridge: 'replay' }` for a Node app). */
+  readonly adapter?: AdapterOptions;
 }
 
 export interface Mount {
@@ -100,7 +102,7 @@ export class Tree {
       (err as TypeError & { code: string }).code = MOUNT_CONFLICT_ERROR;
       throw err;
     }
-    const native = isTree(app) ? subtreeApp(app) : toNativeApp(app, options.kind ?? 'auto');
+    const native = isTree(app) ? subtreeApp(app) : toNativeApp(app, options.kind ?? 'auto', options.adapter);
     const mount: Mount = Object.freeze({ scriptName, prefix: scriptName === '' ? '/' : fromByteString(scriptName), role, app: native });
     this.#mounts = [...this.#mounts, mount].sort((a, b) => b.scriptName.length - a.scriptName.length);
     this.#roles.add(role);

@@ -80,3 +80,12 @@ export interface Responder {
   /** True once `head()` has been called. */
   readonly headSent: boolean;
 }
+
+/**
+ * Optional on a Responder (and on an environ's source): calls `listener` once when the request is
+ * aborted (at once if it was), so the runner can stop waiting on an app without making the
+ * request's AbortSignal.
+ */
+export interface AbortNotifier {
+  onAbort(listener: () => void): void;
+}

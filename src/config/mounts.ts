@@ -9,6 +9,7 @@ import { CONFIG_ERRORS, ConfigError } from './errors.ts';
 import type { ConfigIssue } from './errors.ts';
 import type { Environ } from '../app/types.ts';
 import type { MountConfig } from './options.ts';
+import type { NodeBridge } from '../app/adapters/node-common.ts';
 
 /** The module URL to import for a mount: files by path, packages resolved from `baseDir`. */
 export function mountUrl(m: MountConfig): string {
@@ -62,6 +63,8 @@ export interface BuildTreeOptions {
   /** Cache-busting token for re-imports on reload. */
   readonly fresh?: string;
   readonly onError?: (err: unknown, environ: Environ) => void;
+  /** How Node (req, res) apps are bridged (the `nodeBridge` option); default `direct`. */
+  readonly nodeBridge?: NodeBridge;
 }
 
 /** A tree with every configured mount, in order; all load errors are reported together. */
@@ -72,7 +75,7 @@ export async function buildTree(mounts: readonly MountConfig[], options: BuildTr
   for (const [i, m] of mounts.entries()) {
     try {
       const app = await importMount(m, options.fresh);
-      tree.mount(app, m.prefix, { kind: m.kind, role: m.role });
+      tree.mount(app, m.prefix, { kind: m.kind, role: m.role, adapter: { bridge: options.nodeBridge ?? 'direct' } });
     } catch (err) {
       const message = err instanceof ConfigError ? (err.issues[0]?.message ?? err.message) : (err as Error).message;
       issues.push({ code: CONFIG_ERRORS.MOUNT_LOAD, key: `mount[${i}]`, source: 'default', origin: `mount ${m.prefix}=${m.module}#${m.export}`, message });

@@ -2,6 +2,7 @@
 // file schema, the POSTERN_* environment variables and docs/configuration.md are all derived.
 
 import type { RoleName } from '../app/types.ts';
+import type { NodeBridge } from '../app/adapters/node-common.ts';
 import { ACCESS_LOG_FIELDS as LOG_FIELDS } from '../log/access-format.ts';
 
 export type OptionType = 'string' | 'integer' | 'boolean' | 'enum' | 'list' | 'duration' | 'bytes';
@@ -41,6 +42,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'
 export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
 export const MOUNT_KINDS: readonly MountKind[] = ['auto', 'native', 'node', 'fetch'];
 export const MOUNT_ROLES: readonly RoleName[] = ['responder', 'authorizer', 'filter'];
+export const NODE_BRIDGES: readonly NodeBridge[] = ['direct', 'replay'];
 /** Fields an access log template may name (`{field}`): the access log writer's own list, so the two never disagree. */
 export const ACCESS_LOG_FIELDS: readonly string[] = LOG_FIELDS;
 
@@ -59,6 +61,7 @@ export interface OptionValues {
   mount: readonly MountConfig[];
   debug: boolean;
   trustForwardedProto: boolean;
+  nodeBridge: NodeBridge;
   config: string | undefined;
   workers: number;
   heartbeatIntervalMs: number;
@@ -221,6 +224,12 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
     name: 'trustForwardedProto', group: 'apps', type: 'boolean', default: false,
     help: 'Take the URL scheme from the client\'s X-Forwarded-Proto header when the front server sends no HTTPS / REQUEST_SCHEME. Only behind a proxy that sets it.',
     env: 'POSTERN_TRUST_FORWARDED_PROTO', flag: '--trust-forwarded-proto',
+  },
+  nodeBridge: {
+    name: 'nodeBridge', group: 'apps', type: 'enum', choices: NODE_BRIDGES, default: 'direct',
+    help: 'How Node (req, res) apps (Express, Koa, Fastify) get their requests: `direct` builds node:http\'s own request and response objects '
+      + 'from the gateway params; `replay` writes each request out as HTTP/1.1 into a private http.Server (slower; for an app the direct bridge mishandles).',
+    env: 'POSTERN_NODE_BRIDGE', flag: '--node-bridge', valueName: 'BRIDGE',
   },
   config: {
     name: 'config', group: 'process', type: 'string', format: 'path', default: undefined, defaultText: 'none',

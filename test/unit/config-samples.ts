@@ -29,6 +29,7 @@ export const SAMPLES: { readonly [N in OptionName]: Sample } = {
   },
   debug: { text: 'true', file: true, expect: same(true) },
   trustForwardedProto: { text: 'true', file: true, expect: same(true) },
+  nodeBridge: { text: 'replay', file: 'replay', expect: same('replay') },
   // `config` names the file itself; its own tests cover it.
   config: { text: '', file: undefined, expect: same(undefined) },
   workers: { text: '3', file: 3, expect: same(3) },

@@ -33,6 +33,10 @@ const MAX_HEAD_BYTES = 1 << 20;
 // response to its own client, so these must not leak into the gateway response.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
+// The lengths of the names above and of content-length: 2, 7, 10, 14, 16, 17.
+const SPECIAL_LENGTHS = new Uint8Array(18);
+for (const name of [...HOP_BY_HOP, 'content-length']) SPECIAL_LENGTHS[name.length] = 1;
+
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
@@ -62,6 +66,10 @@ export class ResponseReader {
 
   get done(): boolean {
     return this.#state === DONE;
+  }
+
+  get failed(): boolean {
+    return this.#state === FAILED;
   }
 
   get headDone(): boolean {
@@ -177,37 +185,79 @@ export class ResponseReader {
   }
 
   #parseHead(text: string): void {
-    // Status line: HTTP/1.x SP 3DIGIT SP reason
-    const sp = text.indexOf(' ');
-    const status = Number(text.slice(sp + 1, sp + 4));
-    if (sp === -1 || !text.startsWith('HTTP/1.') || !Number.isInteger(status) || status < 100 || status > 999) {
-      return this.#fail('bad status line');
-    }
-    let lineEnd = text.indexOf('\r\n');
-    if (lineEnd === -1) lineEnd = text.length;
-    const reason = text.slice(Math.min(sp + 5, lineEnd), lineEnd);
-    if (status >= 100 && status < 200 && status !== 101) {
-      // Interim response (100 Continue, 103 Early Hints): the gateway answers those itself.
-      this.#state = HEAD;
-      return;
-    }
-    const headers: Array<[string, string]> = [];
-    let chunked = false;
-    let length = -1;
-    let hop: Set<string> | undefined;
-    let pos = lineEnd + 2;
-    while (pos < text.length) {
-      let next = text.indexOf('\r\n', pos);
-      if (next === -1) next = text.length;
-      const colon = text.indexOf(':', pos);
-      if (colon === -1 || colon > next) return this.#fail('bad header line');
-      const name = text.slice(pos, colon);
-      let vs = colon + 1;
-      let ve = next;
-      while (vs < ve && isSpace(text.charCodeAt(vs))) vs++;
-      while (ve > vs && isSpace(text.charCodeAt(ve - 1))) ve--;
-      const value = text.slice(vs, ve);
-      pos = next + 2;
+    const head = parseResponseHead(text);
+    if (typeof head === 'string') return this.#fail(head);
+    this.acceptHead(head);
+  }
+
+  /**
+   * Takes a head parsed elsewhere (the direct bridge reads it off a string) and goes on to its
+   * body, as if the head had come through `push`. An interim (1xx) head is passed over.
+   */
+  acceptHead(head: ParsedHead): void {
+    if (this.#state !== HEAD) return;
+    const status = head.status;
+    // Interim response (100 Continue, 103 Early Hints): the gateway answers those itself.
+    if (head.interim) return;
+    this.#sink.head(status, head.reason, head.headers);
+    if ((this.#state as number) === FAILED) return; // the sink may fail the reader
+    if (this.#noBody || status === 204 || status === 304 || (status >= 100 && status < 200)) this.#finish();
+    else if (head.chunked) this.#state = CHUNK_SIZE;
+    else if (head.length === -2) this.#fail('bad Content-Length');
+    else if (head.length >= 0) {
+      this.#remaining = head.length;
+      this.#state = FIXED;
+      if (head.length === 0) this.#finish();
+    } else this.#state = UNTIL_CLOSE;
+  }
+}
+
+/** A response head as `ServerResponse` wrote it, with the hop-by-hop fields taken out. */
+export interface ParsedHead {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: HeaderList;
+  /** 1xx other than 101: an interim head before the real one. */
+  readonly interim: boolean;
+  readonly chunked: boolean;
+  /** Content-Length, -1 when absent, -2 when malformed. */
+  readonly length: number;
+}
+
+/** Parses a head's text (up to, not including, the empty line); a message on malformed input. */
+export function parseResponseHead(text: string): ParsedHead | string {
+  // Status line: HTTP/1.x SP 3DIGIT SP reason
+  const sp = text.indexOf(' ');
+  const status = Number(text.slice(sp + 1, sp + 4));
+  if (sp === -1 || !text.startsWith('HTTP/1.') || !Number.isInteger(status) || status < 100 || status > 999) {
+    return 'bad status line';
+  }
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd === -1) lineEnd = text.length;
+  const reason = text.slice(Math.min(sp + 5, lineEnd), lineEnd);
+  if (status >= 100 && status < 200 && status !== 101) {
+    return { status, reason, headers: [], interim: true, chunked: false, length: -1 };
+  }
+  const headers: Array<[string, string]> = [];
+  let chunked = false;
+  let length = -1;
+  let hop: Set<string> | undefined;
+  let pos = lineEnd + 2;
+  while (pos < text.length) {
+    let next = text.indexOf('\r\n', pos);
+    if (next === -1) next = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon === -1 || colon > next) return 'bad header line';
+    const name = text.slice(pos, colon);
+    let vs = colon + 1;
+    let ve = next;
+    while (vs < ve && isSpace(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isSpace(text.charCodeAt(ve - 1))) ve--;
+    const value = text.slice(vs, ve);
+    pos = next + 2;
+    // Most names are neither framing nor hop-by-hop: only those of such a name's length are
+    // lower-cased and looked up (Date, Content-Type, ETag, X-Powered-By never are).
+    if (name.length < SPECIAL_LENGTHS.length && SPECIAL_LENGTHS[name.length] === 1) {
       const lower = name.toLowerCase();
       if (lower === 'transfer-encoding') {
         chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
@@ -223,24 +273,15 @@ export class ResponseReader {
         continue;
       }
       if (HOP_BY_HOP.has(lower) && !(lower === 'upgrade' && status === 101)) continue;
-      headers.push([name, value]);
     }
-    if (hop !== undefined) {
-      for (let i = headers.length - 1; i >= 0; i--) {
-        if (hop.has((headers[i] as [string, string])[0].toLowerCase())) headers.splice(i, 1);
-      }
-    }
-    this.#sink.head(status, reason, headers);
-    if (this.#state === FAILED) return;
-    if (this.#noBody || status === 204 || status === 304 || (status >= 100 && status < 200)) this.#finish();
-    else if (chunked) this.#state = CHUNK_SIZE;
-    else if (length === -2) this.#fail('bad Content-Length');
-    else if (length >= 0) {
-      this.#remaining = length;
-      this.#state = FIXED;
-      if (length === 0) this.#finish();
-    } else this.#state = UNTIL_CLOSE;
+    headers.push([name, value]);
   }
+  if (hop !== undefined) {
+    for (let i = headers.length - 1; i >= 0; i--) {
+      if (hop.has((headers[i] as [string, string])[0].toLowerCase())) headers.splice(i, 1);
+    }
+  }
+  return { status, reason, headers, interim: false, chunked, length };
 }
 
 /** Hex chunk size, extensions ignored (RFC 9112 §7.1.1); -1 when malformed. */

@@ -1,0 +1,547 @@
+// The direct bridge for Node `(req, res)` handlers, from the adapter's side: a genuine
+// `http.IncomingMessage` and `http.ServerResponse` are built from the environ (no request text, no
+// parser), delivered through a private `http.Server`'s `emit('request')`, and what the response
+// writes onto its socket is read back: the head off the string node:http built, the body as it is
+// written, with backpressure both ways. Public Node APIs, plus the internals named in
+// node-internals.ts.
+
+import { createServer, IncomingMessage, METHODS, ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Duplex, type Readable } from 'node:stream';
+import type { AppBody, Environ, HeaderList, NativeApp, StartResponse } from '../types.ts';
+import { onEnvironAbort } from '../../environ.ts';
+import { BodyQueue } from './body-queue.ts';
+import { parseResponseHead, RESPONSE_READER_ERROR, ResponseReader, type ParsedHead, type ResponseSink } from './response-reader.ts';
+import { mountPath, requestTarget } from './target.ts';
+import { emitResponseDrain } from './node-internals.ts';
+import {
+  adapterError, callHandler, FRAMING_CHUNKED, FRAMING_FIXED, FRAMING_NONE, NODE_ADAPTER_ERRORS, plainAnswer, requestFields, setSocketFacts,
+  socketAddress, type GatewayRequestInfo, type NodeAdapterOptions, type NodeHandler, type RequestFields, type SocketFacts,
+} from './node-common.ts';
+
+// A head Node concatenated with a UTF-8 body string went out as UTF-8: a field value with a
+// byte over 0x7f must be read the way the wire would carry it.
+const NON_ASCII = /[\u0080-\uffff]/;
+
+const KNOWN_METHODS = new Set(METHODS);
+
+// The last head read, and what it parsed to: an app answers most requests with the same head
+// (Date changes once a second), so a string compare usually replaces the parse.
+let lastHeadText = '';
+let lastHead: ParsedHead | undefined;
+
+function readHead(text: string, encoding: BufferEncoding): ParsedHead | string {
+  if (text === lastHeadText && lastHead !== undefined) return lastHead;
+  let latin1 = text;
+  if (encoding !== 'latin1' && encoding !== 'binary' && encoding !== 'ascii' && NON_ASCII.test(text)) {
+    latin1 = Buffer.from(text, encoding).toString('latin1');
+  }
+  const head = parseResponseHead(latin1);
+  if (typeof head !== 'string') {
+    lastHeadText = text;
+    lastHead = head;
+  }
+  return head;
+}
+
+/**
+ * The response's socket: a real Duplex (on-finished, `stream.finished` and Express need one), with
+ * the socket facts apps read. Writes go to the exchange as node:http made them (strings are not
+ * decoded, so the head is read without a round trip through bytes); the readable side carries
+ * nothing, since the request body is pushed into the IncomingMessage itself.
+ */
+class BridgeSocket extends Duplex implements SocketFacts {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: string | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  encrypted: true | undefined;
+  readonly exchange: Exchange;
+
+  constructor(exchange: Exchange, environ: Environ, highWaterMark: number) {
+    super({ allowHalfOpen: true, decodeStrings: false, writableHighWaterMark: highWaterMark });
+    this.exchange = exchange;
+    setSocketFacts(this, environ);
+  }
+
+  override _read(): void {
+    // The body goes to the IncomingMessage directly (Exchange.readBody).
+  }
+
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.exchange.output(chunk, encoding);
+    this.exchange.flushed(callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
+    const exchange = this.exchange;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i] as { chunk: Buffer | string; encoding: BufferEncoding };
+      exchange.output(c.chunk, c.encoding);
+    }
+    exchange.flushed(callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.exchange.closed(error);
+    callback(error);
+  }
+
+  // Timeouts are the gateway's business (requestTimeoutMs); these keep apps that tune sockets working.
+  setTimeout(_ms: number, callback?: () => void): this {
+    if (callback !== undefined) this.once('timeout', callback);
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  destroySoon(): void {
+    if (this.writableLength === 0) this.destroy();
+    else this.end(() => this.destroy());
+  }
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    return socketAddress(this);
+  }
+}
+
+/**
+ * The request body, from `postern.input` into `req` as the app reads: made on the app's first
+ * read, so a request whose body is never read touches neither this nor the environ's stream.
+ */
+class BodyFeed {
+  readonly #exchange: Exchange;
+  readonly #req: IncomingMessage;
+  readonly #input: Readable;
+  readonly #fixed: boolean;
+  #remaining: number;
+  #paused = false;
+  #done = false;
+
+  constructor(exchange: Exchange, req: IncomingMessage, input: Readable, fixed: boolean, length: number) {
+    this.#exchange = exchange;
+    this.#req = req;
+    this.#input = input;
+    this.#fixed = fixed;
+    this.#remaining = length;
+    input.on('data', this.#onData);
+    input.on('end', this.#onEnd);
+    input.on('error', this.#onError);
+  }
+
+  resume(): void {
+    if (this.#paused && !this.#done) {
+      this.#paused = false;
+      this.#input.resume();
+    }
+  }
+
+  stop(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const input = this.#input;
+    input.removeListener('data', this.#onData);
+    input.removeListener('end', this.#onEnd);
+    input.removeListener('error', this.#onError);
+    // Left paused: whoever owns the stream decides whether to drain or discard the rest.
+    input.pause();
+  }
+
+  readonly #onData = (data: Buffer | string): void => {
+    let chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    if (chunk.length === 0 || this.#done) return;
+    if (this.#fixed) {
+      // Bytes past CONTENT_LENGTH are not this request's body.
+      if (this.#remaining === 0) return;
+      if (chunk.length > this.#remaining) chunk = chunk.subarray(0, this.#remaining);
+      this.#remaining -= chunk.length;
+    }
+    if (!this.#req.push(chunk) && !this.#paused) {
+      this.#paused = true;
+      this.#input.pause();
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#fixed && this.#remaining > 0) {
+      this.#exchange.appFailed(adapterError(NODE_ADAPTER_ERRORS.TRUNCATED, `request body ended ${this.#remaining} bytes short of CONTENT_LENGTH`));
+      return;
+    }
+    this.stop();
+    endRequest(this.#req);
+  };
+
+  readonly #onError = (err: unknown): void => {
+    this.#exchange.appFailed(err);
+  };
+}
+
+/** As node:http's parser ends a message: complete, then the end of the stream. */
+function endRequest(req: IncomingMessage): void {
+  if (req.destroyed) return;
+  req.complete = true;
+  req.push(null);
+}
+
+/** One request through the bridge: the request pushed into `req`, the response read off `res`'s socket. */
+class Exchange implements ResponseSink {
+  readonly environ: Environ;
+  readonly socket: BridgeSocket;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly #startResponse: StartResponse;
+  readonly #reader: ResponseReader;
+  readonly #isHead: boolean;
+  readonly #hwm: number;
+  readonly #fields: RequestFields;
+  #queue: BodyQueue | undefined;
+  #feed: BodyFeed | undefined | null;
+  #unlistenAbort: (() => void) | undefined;
+  #resolve: ((body: AppBody) => void) | undefined;
+  #reject: ((err: unknown) => void) | undefined;
+  #head: [number, string, HeaderList] | undefined;
+  #settled = false;
+  #settleQueued = false;
+  #complete = false;
+  #failed = false;
+  #error: unknown = undefined;
+  #aborted = false;
+  #heldCallback: ((error?: Error | null) => void) | undefined;
+  #overMark = false;
+
+  constructor(environ: Environ, startResponse: StartResponse, highWaterMarkBytes: number, fields: RequestFields, url: string) {
+    this.environ = environ;
+    this.#startResponse = startResponse;
+    const method = environ.REQUEST_METHOD;
+    this.#isHead = method === 'HEAD';
+    this.#hwm = highWaterMarkBytes;
+    this.#fields = fields;
+    this.#reader = new ResponseReader(this, this.#isHead);
+    const socket = (this.socket = new BridgeSocket(this, environ, highWaterMarkBytes));
+    // Before the response's own 'close' listener (assignSocket), as node:http's socketOnClose is.
+    socket.on('close', onSocketClose);
+
+    const req = (this.req = new IncomingMessage(socket as never));
+    req.method = method;
+    req.url = url;
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 1;
+    req.httpVersion = '1.1';
+    const raw = fields.raw;
+    const headers: IncomingHttpHeaders = {};
+    for (let i = 0; i < raw.length; i += 2) headers[raw[i] as string] = raw[i + 1];
+    req.headers = headers;
+    req.rawHeaders = raw;
+    // An own property, as Readable's `read` option makes it: Express re-parents req's prototype,
+    // so behaviour on a subclass would be lost.
+    req._read = readRequestBody;
+
+    const res = (this.res = new ServerResponse(req));
+    res.assignSocket(socket as never);
+    res.on('finish', onResponseFinish);
+    socket.on('drain', onSocketDrain);
+  }
+
+  /** Emits the request and answers the runner: at once when the response is already complete. */
+  run(server: Server): AppBody | Promise<AppBody> {
+    this.#unlistenAbort = onEnvironAbort(this.environ, this.#onAbort);
+    if (this.#aborted) return null;
+    server.emit('request', this.req, this.res);
+    // As node:http's parser does for a request with no body: the message completes right after
+    // the 'request' handlers return.
+    if (this.#fields.framing === FRAMING_NONE) endRequest(this.req);
+    if (this.#failed) {
+      if (this.#aborted) return null;
+      throw this.#error;
+    }
+    if (this.#complete && this.#head !== undefined) {
+      this.#settled = true;
+      this.#callStartResponse();
+      // Over the mark (an app that ignored backpressure), the runner paces it out of the queue.
+      const queue = this.#queue;
+      return queue === undefined || queue.queuedBytes <= this.#hwm ? this.#wholeBody() : queue;
+    }
+    return new Promise<AppBody>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  // ---- request body: postern.input → req, paced by the app's reads ----
+
+  readBody(): void {
+    const feed = this.#feed;
+    if (feed !== undefined) {
+      feed?.resume();
+      return;
+    }
+    this.#feed = null;
+    const framing = this.#fields.framing;
+    if (framing === FRAMING_NONE || this.#failed) return;
+    const input = this.environ['postern.input'] as Partial<Readable> | undefined;
+    // A hand-built environ may lack a body stream.
+    if (typeof input?.on !== 'function') {
+      if (framing === FRAMING_CHUNKED) endRequest(this.req);
+      else this.#fail(adapterError(NODE_ADAPTER_ERRORS.TRUNCATED, 'no postern.input to read the request body from'));
+      return;
+    }
+    this.#feed = new BodyFeed(this, this.req, input as Readable, framing === FRAMING_FIXED, this.#fields.length);
+  }
+
+  // ---- response: socket writes → head / ResponseReader → BodyQueue ----
+
+  output(chunk: Buffer | string, encoding: BufferEncoding): void {
+    if (this.#failed || this.#queue?.cancelled === true) return;
+    const reader = this.#reader;
+    if (typeof chunk === 'string') {
+      // The head node:http stored is the start of a string write: read it there, as a string.
+      let text = chunk;
+      while (!reader.headDone && !reader.failed) {
+        const end = text.indexOf('\r\n\r\n');
+        if (end === -1 || !text.startsWith('HTTP/')) break;
+        const head = readHead(text.slice(0, end), encoding);
+        if (typeof head === 'string') {
+          this.#fail(adapterError(RESPONSE_READER_ERROR, `the response head could not be read: ${head}`));
+          return;
+        }
+        reader.acceptHead(head);
+        text = text.slice(end + 4);
+      }
+      if (text.length > 0 && !reader.failed) reader.push(Buffer.from(text, encoding));
+      return;
+    }
+    if (chunk.length > 0) reader.push(chunk);
+  }
+
+  /** After a write batch: answer the runner once a head is known, and pace the app's writes. */
+  flushed(callback: (error?: Error | null) => void): void {
+    if (this.#head !== undefined && !this.#settled && !this.#settleQueued && this.#resolve !== undefined) {
+      // A microtask lets `write(); end()` in one tick go out whole.
+      this.#settleQueued = true;
+      queueMicrotask(() => {
+        this.#settleQueued = false;
+        if (!this.#settled && !this.#failed) this.#settle();
+      });
+    }
+    // Holding the callback is what makes socket.write(), and so res.write(), return false.
+    if (this.#overMark && this.#queue?.ended === false) this.#heldCallback = callback;
+    else callback();
+  }
+
+  head(status: number, reason: string, headers: HeaderList): void {
+    this.#head = [status, reason, headers];
+  }
+
+  body(view: Uint8Array): void {
+    this.#overMark = !this.#bodyQueue().push(view);
+  }
+
+  end(): void {
+    this.#complete = true;
+    this.#queue?.end();
+    this.#stopListening();
+    if (!this.#settled && this.#resolve !== undefined) this.#settle();
+  }
+
+  error(err: Error): void {
+    this.#fail(err);
+  }
+
+  #bodyQueue(): BodyQueue {
+    let queue = this.#queue;
+    if (queue === undefined) {
+      queue = this.#queue = new BodyQueue(this.#hwm);
+      queue.onDrain = () => this.#release();
+      queue.onCancel = () => this.#cancel();
+      if (this.#complete || this.#aborted) queue.end();
+    }
+    return queue;
+  }
+
+  #release(): void {
+    this.#overMark = false;
+    const cb = this.#heldCallback;
+    if (cb !== undefined) {
+      this.#heldCallback = undefined;
+      cb();
+    }
+  }
+
+  #callStartResponse(): void {
+    const [status, reason, headers] = this.#head as [number, string, HeaderList];
+    this.#startResponse(`${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}`.trimEnd(), headers);
+  }
+
+  #wholeBody(): AppBody {
+    const queue = this.#queue;
+    // HEAD: null keeps the runner from adding a Content-Length of 0 that would describe the GET.
+    if (queue === undefined || this.#isHead) return this.#isHead ? null : EMPTY;
+    const chunks = queue.drainAll();
+    return chunks.length === 1 ? (chunks[0] as Uint8Array) : chunks;
+  }
+
+  /** Calls startResponse and hands the runner the body: whole when complete, else the queue. */
+  #settle(): void {
+    const resolve = this.#resolve;
+    if (resolve === undefined || this.#head === undefined) return;
+    this.#settled = true;
+    try {
+      this.#callStartResponse();
+    } catch (err) {
+      this.#settled = false;
+      this.#fail(err);
+      return;
+    }
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    // A complete response that fits under the mark goes whole: the runner then adds a
+    // Content-Length (a chunked Node response gets one for free) and skips the async iteration.
+    if (this.#complete && (this.#queue === undefined || this.#queue.queuedBytes <= this.#hwm)) resolve(this.#wholeBody());
+    else resolve(this.#bodyQueue());
+  }
+
+  finished(): void {
+    // A close-delimited response (no Content-Length, not chunked) ends with the message.
+    if (!this.#reader.done && !this.#reader.failed) this.#reader.end();
+    // As node:http's resOnFinish: a body the app never read is read and dropped.
+    const req = this.req;
+    if (!req.readableDidRead && req.readableFlowing !== true && !req.readableEnded && !req.destroyed) req.resume();
+    // The response's 'close' (writableFinished true) follows 'finish', as on a server.
+    process.nextTick(closeSocket, this);
+  }
+
+  closeSocket(): void {
+    this.#release();
+    this.socket.destroy();
+  }
+
+  /** The socket was destroyed (by us after 'finish', by the app, or on abort). */
+  closed(error: Error | null): void {
+    if (this.#complete || this.#failed) return;
+    if (this.#head !== undefined && !this.#settled) this.#settle();
+    this.#fail(error ?? adapterError(NODE_ADAPTER_ERRORS.CLOSED, 'the app closed the connection before its response was complete'));
+  }
+
+  socketClosed(): void {
+    // node:http's abortIncoming: a request whose response did not finish is destroyed as aborted.
+    const req = this.req;
+    if (!this.#complete && !req.destroyed) {
+      const err = new Error('aborted') as Error & { code: string };
+      err.code = 'ECONNRESET';
+      req.destroy(err);
+    }
+  }
+
+  /** The handler threw, rejected, or called next(err); or the request body failed. */
+  appFailed(err: unknown): void {
+    this.#fail(err);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#complete || this.#failed) return;
+    this.#failed = true;
+    this.#error = err;
+    const reject = this.#reject;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    if (reject !== undefined) reject(err);
+    else if (this.#settled) this.#bodyQueue().fail(err);
+    this.#release();
+    this.#feed?.stop();
+    this.#stopListening();
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  #stopListening(): void {
+    const unlisten = this.#unlistenAbort;
+    if (unlisten !== undefined) {
+      this.#unlistenAbort = undefined;
+      unlisten();
+    }
+  }
+
+  readonly #onAbort = (): void => {
+    if (this.#complete || this.#failed) return;
+    // The runner stops on the abort by itself; closing the socket is what tells the app
+    // (req 'aborted'/'close', res 'close'). Nothing rejects, so an abort is never an app error:
+    // an unanswered request resolves to no body and a streaming one just ends.
+    this.#failed = true;
+    this.#aborted = true;
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    resolve?.(null);
+    this.#queue?.end();
+    this.#release();
+    this.#feed?.stop();
+    this.socket.destroy();
+  };
+
+  #cancel(): void {
+    // The runner stopped pulling (its responder went away): stop the app the same way.
+    if (this.#complete || this.#failed) return;
+    this.#failed = true;
+    this.#aborted = true;
+    this.#release();
+    this.#feed?.stop();
+    this.socket.destroy();
+  }
+}
+
+const EMPTY: readonly Uint8Array[] = [];
+
+// Listeners shared by every exchange (no closures per request); each finds its exchange through
+// the socket. Measured with the per-exchange arrow functions they replace: see bench/adapters.ts.
+function readRequestBody(this: IncomingMessage): void {
+  (this.socket as unknown as BridgeSocket).exchange.readBody();
+}
+function onResponseFinish(this: ServerResponse): void {
+  (this.req.socket as unknown as BridgeSocket).exchange.finished();
+}
+function onSocketDrain(this: BridgeSocket): void {
+  emitResponseDrain(this.exchange.res);
+}
+function onSocketClose(this: BridgeSocket): void {
+  this.exchange.socketClosed();
+}
+function closeSocket(exchange: Exchange): void {
+  exchange.closeSocket();
+}
+
+/** `fromNodeHandler` with `bridge: 'direct'` (see src/app/adapters/node.ts). */
+export function bridgeNodeHandler(handler: NodeHandler, options: NodeAdapterOptions = {}): NativeApp {
+  const pathMode = options.path ?? 'relative';
+  const hwm = options.highWaterMarkBytes ?? 65536;
+  // Never listens: it is here so that each request is emitted as 'request' on an http.Server,
+  // where APM and tracing agents that wrap `http.Server.prototype.emit` see it.
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 0 });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const exchange = (req.socket as unknown as BridgeSocket).exchange;
+    const env = exchange.environ;
+    const info = req as IncomingMessage & GatewayRequestInfo;
+    info.environ = env;
+    info.scriptName = env.SCRIPT_NAME;
+    info.baseUrl = mountPath(env);
+    info.originalUrl = pathMode === 'full' ? (req.url ?? '/') : requestTarget(env, 'full');
+    callHandler(handler, req, res, exchange);
+  });
+  return (environ, startResponse) => {
+    // node:http never hands an app a method its parser does not know; RFC 9110 §15.6.2 says 501.
+    if (!KNOWN_METHODS.has(environ.REQUEST_METHOD)) return plainAnswer(startResponse, 501, false);
+    const fields = requestFields(environ);
+    if (typeof fields === 'number') return plainAnswer(startResponse, fields, environ.REQUEST_METHOD === 'HEAD');
+    return new Exchange(environ, startResponse, hwm, fields, requestTarget(environ, pathMode)).run(server);
+  };
+}
