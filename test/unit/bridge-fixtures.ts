@@ -12,6 +12,9 @@ import { buildEnviron } from '../../src/environ.ts';
 import type { NodeAdapterOptions, NodeHandler } from '../../src/app/adapters/node.ts';
 import { nodeApp, type Bridge } from '../helpers/bridges.ts';
 import { ROLE } from '../../protocols/common/events.ts';
+import express from 'express';
+import Koa from 'koa';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { bytesOf, sha256, TestResponder, type SlowOptions } from './adapter-kit.ts';
 
 export { BRIDGES, nodeApp, type Bridge } from '../helpers/bridges.ts';
@@ -1057,4 +1060,150 @@ const edges: Fixture[] = [
   },
 ];
 
-export const FIXTURES: readonly Fixture[] = [...sized, ...framing, ...headers, ...interim, ...reading, ...pacing, ...failing, ...aborting, ...edges];
+function expressInfo(): NodeHandler {
+  const app = express();
+  app.use(express.json());
+  app.get('/info', (req, res) => {
+    res.vary('Accept').append('X-Multi', ['1', '2']).location('/elsewhere').links({ next: '/page/2' });
+    res.json({
+      ip: req.ip, protocol: req.protocol, secure: req.secure, hostname: req.hostname, host: req.get('host'),
+      baseUrl: req.baseUrl, originalUrl: req.originalUrl, path: req.path, query: req.query, xhr: req.xhr, fresh: req.fresh,
+    });
+  });
+  app.post('/json', (req, res) => {
+    res.status(201).json({ got: req.body as unknown });
+  });
+  app.get('/attachment', (_req, res) => {
+    res.attachment('r\u00e9sum\u00e9.pdf').type('application/pdf').send(Buffer.from('%PDF-1.4'));
+  });
+  app.get('/redirect', (_req, res) => {
+    res.redirect(301, '/moved');
+  });
+  app.get('/fails', () => {
+    throw Object.assign(new Error('teapot'), { status: 418 });
+  });
+  app.use((err: Error & { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(err.status ?? 500).send(`handled: ${err.message}`);
+  });
+  return app;
+}
+
+function koaInfo(): NodeHandler {
+  const app = new Koa();
+  app.silent = true;
+  app.use(async (ctx) => {
+    if (ctx.path === '/stream') {
+      ctx.type = 'text/plain';
+      ctx.body = Readable.from(['one ', 'two ', 'three']);
+      return;
+    }
+    if (ctx.path === '/empty') {
+      ctx.status = 204;
+      return;
+    }
+    await Promise.resolve();
+    ctx.set('X-Koa', 'yes');
+    ctx.body = { ip: ctx.ip, protocol: ctx.protocol, host: ctx.host, href: ctx.href, secure: ctx.secure, query: ctx.query };
+  });
+  return app.callback();
+}
+
+let fastifyReady: Promise<FastifyInstance> | undefined;
+function fastifyInfo(): NodeHandler {
+  fastifyReady ??= (async () => {
+    const app = Fastify();
+    app.get('/info', (request, reply) => reply.send({ ip: request.ip, hostname: request.hostname, protocol: request.protocol, url: request.url, query: request.query }));
+    app.post('/created', (request, reply) => reply.code(201).header('X-Fastify', 'yes').send({ body: request.body }));
+    app.get('/stream', (_request, reply) => reply.type('text/plain').send(Readable.from(['a', 'b', 'c'])));
+    await app.ready();
+    return app;
+  })();
+  const ready = fastifyReady;
+  return (req, res) => ready.then((app) => app.routing(req, res));
+}
+
+const frameworks: Fixture[] = [
+  {
+    name: 'Express: request getters and response helpers over https',
+    request: { url: '/info?a=1&b=x%20y', https: true, headers: { 'X-Requested-With': 'XMLHttpRequest' } },
+    handler: () => expressInfo(),
+    expect: (o) => check(o.client.status === 200 && header(o, 'location') === '/elsewhere', `status ${o.client.status}`),
+  },
+  {
+    name: 'Express: express.json body, 201',
+    request: { method: 'POST', url: '/json', headers: { 'Content-Type': 'application/json' }, body: Buffer.from('{"a":[1,2,{"b":"\u00e9"}]}') },
+    handler: () => expressInfo(),
+    expect: (o) => check(o.client.status === 201 && o.client.text === '{"got":{"a":[1,2,{"b":"\u00c3\u00a9"}]}}', `status ${o.client.status} ${String(o.client.text)}`),
+  },
+  {
+    name: 'Express: res.attachment with a non-ASCII name',
+    request: { url: '/attachment' },
+    handler: () => expressInfo(),
+    expect: (o) => check(String(header(o, 'content-disposition')).startsWith('attachment;'), 'content-disposition'),
+  },
+  {
+    name: 'Express: redirect',
+    request: { url: '/redirect', headers: { Accept: 'text/html' } },
+    handler: () => expressInfo(),
+    expect: (o) => check(o.client.status === 301 && header(o, 'location') === '/moved', `status ${o.client.status}`),
+  },
+  {
+    name: 'Express: an error handler answers a thrown error',
+    request: { url: '/fails' },
+    handler: () => expressInfo(),
+    expect: (o) => check(o.client.status === 418 && o.client.text === 'handled: teapot', `status ${o.client.status}`),
+  },
+  {
+    name: 'Koa: ctx getters, an async middleware',
+    request: { url: '/info?x=1', https: true },
+    handler: () => koaInfo(),
+    expect: (o) => check(o.client.status === 200 && header(o, 'x-koa') === 'yes', `status ${o.client.status}`),
+  },
+  {
+    name: 'Koa: a Readable body',
+    request: { url: '/stream' },
+    handler: () => koaInfo(),
+    expect: okBody(Buffer.from('one two three')),
+  },
+  {
+    name: 'Koa: 204',
+    request: { url: '/empty' },
+    handler: () => koaInfo(),
+    expect: (o) => check(o.client.status === 204 && o.client.bytes === 0, `status ${o.client.status}`),
+  },
+  {
+    name: 'Fastify (routing after ready): request getters',
+    request: { url: '/info?q=1' },
+    handler: () => fastifyInfo(),
+    expect: (o) => check(o.client.status === 200, `status ${o.client.status}`),
+  },
+  {
+    name: 'Fastify: JSON body, 201 and a header',
+    request: { method: 'POST', url: '/created', headers: { 'Content-Type': 'application/json' }, body: Buffer.from('{"k":"v"}') },
+    handler: () => fastifyInfo(),
+    expect: (o) => check(o.client.status === 201 && o.client.text === '{"body":{"k":"v"}}', `status ${o.client.status} ${String(o.client.text)}`),
+  },
+  {
+    name: 'Fastify: a stream reply',
+    request: { url: '/stream' },
+    handler: () => fastifyInfo(),
+    expect: okBody(Buffer.from('abc')),
+  },
+  {
+    name: 'Fastify: its own 404',
+    request: { url: '/nowhere' },
+    handler: () => fastifyInfo(),
+    expect: (o) => check(o.client.status === 404, `status ${o.client.status}`),
+  },
+  {
+    name: 'writeHead with an array of [name, value] pairs',
+    request: { url: '/pairs' },
+    handler: () => (_req, res) => {
+      res.writeHead(200, [['X-P', '1'], ['X-P', '2'], ['Content-Type', 'text/plain']] as unknown as string[]);
+      res.end('pairs');
+    },
+    expect: okBody(Buffer.from('pairs')),
+  },
+];
+
+export const FIXTURES: readonly Fixture[] = [...sized, ...framing, ...headers, ...interim, ...reading, ...pacing, ...failing, ...aborting, ...edges, ...frameworks];
