@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
+import { pipeline, Readable } from 'node:stream';
 import express from 'express';
 import compression from 'compression';
 import cookieParser from 'cookie-parser';
@@ -95,6 +96,12 @@ export const BIG_TEXT = Array.from({ length: 2000 }, (_, i) => `line ${i} of a c
 
 type Handler = NodeHandler;
 
+/** A download streamed with backpressure: BIG_DOWNLOAD_BYTES in 64 KiB pieces of pattern bytes. */
+export const BIG_DOWNLOAD_BYTES = 8 << 20;
+export function* bigPieces(): Generator<Buffer> {
+  for (let i = 0; i < BIG_DOWNLOAD_BYTES / 65536; i++) yield pattern(65536, 100 + i);
+}
+
 export function expressApp(files: StaticFiles, acks: Acks): Handler {
   const app = express();
   app.use('/static', express.static(files.dir));
@@ -151,6 +158,14 @@ export function expressApp(files: StaticFiles, acks: Acks): Handler {
       });
     };
     send();
+  });
+  app.get('/big', (_req, res) => {
+    res.type('application/octet-stream');
+    pipeline(Readable.from(bigPieces()), res, () => undefined);
+  });
+  app.post('/echo', (req, res) => {
+    res.type('application/octet-stream');
+    req.pipe(res);
   });
   app.get('/ack', (req, res) => {
     acks.give(typeof req.query.id === 'string' ? req.query.id : '');

@@ -10,6 +10,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { Tree } from '../../src/app/tree.ts';
 import { startServer, type PosternServer } from '../../src/server/server.ts';
@@ -18,7 +19,7 @@ import { RecordingLog } from '../helpers/servers.ts';
 import { BRIDGES, nodeApp, type Bridge } from '../helpers/bridges.ts';
 import { send, type Reply, type SendOptions } from '../fixtures/front/client.ts';
 import {
-  Acks, BIG_TEXT, expressApp, fastifyApp, honoApp, koaApp, pattern, sha256, SSE_EVENTS, staticFiles, STREAM_PIECES, type StaticFiles,
+  Acks, BIG_DOWNLOAD_BYTES, BIG_TEXT, bigPieces, expressApp, fastifyApp, honoApp, koaApp, pattern, sha256, SSE_EVENTS, staticFiles, STREAM_PIECES, type StaticFiles,
 } from './bridge-middleware-apps.ts';
 
 const BUFFERED = 0;
@@ -81,6 +82,42 @@ function multipart(boundary: string, fields: Record<string, string>, files: Arra
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
   return Buffer.concat(parts);
+}
+
+/**
+ * Reads a response pausing 20 ms after every 512 KiB, so nginx's and postern's buffers fill and
+ * every layer's backpressure is exercised; bounded at 20 s.
+ */
+function slowRead(site: number, path: string): Promise<{ status: number; bytes: number; sha256: string; pauses: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url(site, path), { agent: false });
+    const timer = setTimeout(() => req.destroy(new Error(`${path}: no end in 20 s`)), 20_000);
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.once('response', (res) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let mark = 0;
+      let pauses = 0;
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+        if (bytes - mark >= 512 * 1024) {
+          mark = bytes;
+          pauses++;
+          res.pause();
+          setTimeout(() => res.resume(), 20);
+        }
+      });
+      res.once('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, bytes, sha256: hash.digest('hex'), pauses });
+      });
+    });
+    req.end();
+  });
 }
 
 interface SseRun {
@@ -265,6 +302,21 @@ describe('real middleware through both Node bridges behind nginx', () => {
       test('server-sent events reach the client as they are written, through both sites', async () => {
         assertSse(await sse(BUFFERED, ex, `${bridge}-buffered`));
         assertSse(await sse(UNBUFFERED, ex, `${bridge}-unbuffered`));
+      });
+
+      test('a slow client: 8 MiB streamed with backpressure through nginx, read with pauses', async () => {
+        const r = await slowRead(UNBUFFERED, `${ex}/big`);
+        assert.equal(r.status, 200);
+        assert.equal(r.bytes, BIG_DOWNLOAD_BYTES);
+        assert.equal(r.sha256, sha256(Buffer.concat([...bigPieces()])));
+        assert.ok(r.pauses > 0, 'the client paused');
+      });
+
+      test('streaming both ways through nginx: req.pipe(res) of 4 MiB', async () => {
+        const body = pattern(4 << 20, 9);
+        const r = await get(bridge, 'echo 4 MiB', UNBUFFERED, `${ex}/echo`, { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
+        assert.equal(r.status, 200, why(r));
+        assert.equal(r.sha256, sha256(body));
       });
 
       test('Koa with @koa/bodyparser: JSON and form POST', async () => {
