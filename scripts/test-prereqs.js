@@ -71,7 +71,9 @@ function main() {
   const dirs = searchDirs();
   const gaps = missing(dirs);
   if (gaps.length === 0) return 0;
-  const pkgs = [...new Set(gaps.map((g) => g.pkg))];
+  // With apache2 itself to install, its own modules come with it; the transitional uwsgi package
+  // is asked for only where apache2 is there without the module (a release before Debian 11).
+  const pkgs = [...new Set(gaps.map((g) => g.pkg))].filter((p, _i, all) => p !== 'libapache2-mod-proxy-uwsgi' || !all.includes('apache2'));
   const what = gaps.map((g) => g.name).join(', ');
   const aptGet = findCommand('apt-get', dirs);
   if (aptGet === undefined) {
