@@ -107,7 +107,7 @@ async function withNginx<T>(backend: number, fn: (port: number) => Promise<T>): 
     copyFileSync('/etc/nginx/fastcgi_params', join(dir, 'fastcgi_params'));
     const port = await freePort();
     // The recommended config, streaming both ways so the bytes pass through postern as they flow.
-    const block = renderTemplate('nginx/fastcgi-keepalive.conf', { LISTEN: `127.0.0.1:${port}`, BACKEND: `127.0.0.1:${backend}`, NAME: 'mem' })
+    const block = renderTemplate('nginx/fastcgi-keepalive.conf', { LISTEN: `127.0.0.1:${port}`, SERVER_NAME: '127.0.0.1', BACKEND: `127.0.0.1:${backend}`, NAME: 'mem' })
       .replace('client_max_body_size 128m;', 'client_max_body_size 0;')
       .replace('fastcgi_keep_conn on;', 'fastcgi_keep_conn on; fastcgi_request_buffering off; fastcgi_buffering off; fastcgi_read_timeout 300s; fastcgi_send_timeout 300s;');
     const asRoot = process.getuid?.() === 0;

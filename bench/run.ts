@@ -129,13 +129,15 @@ function backends(node: string, workerCounts: readonly number[], variants: reado
   ];
 }
 
+// The templates' server_name: wrk's URLs name 127.0.0.1, and any other Host gets nginx's 421.
+const SERVER_NAME = '127.0.0.1';
 const fcgi = (mode: string) => (listen: string, ports: Record<string, number>, name: string): string =>
-  renderTemplate(`nginx/${mode}.conf`, { LISTEN: listen, BACKEND: `127.0.0.1:${ports['fastcgi']}`, NAME: name });
+  renderTemplate(`nginx/${mode}.conf`, { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${ports['fastcgi']}`, NAME: name });
 const ALL: readonly Scenario[] = ['hello', 'post-1m', 'get-1m'];
 
-const proxy = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/http-proxy.conf', { LISTEN: listen, BACKEND: `127.0.0.1:${p['http']}`, NAME: n });
-const scgi = (listen: string, p: Record<string, number>): string => renderTemplate('nginx/scgi.conf', { LISTEN: listen, BACKEND: `127.0.0.1:${p['scgi']}`, NAME: 's' });
-const uwsgi = (listen: string, p: Record<string, number>): string => renderTemplate('nginx/uwsgi.conf', { LISTEN: listen, BACKEND: `127.0.0.1:${p['uwsgi']}`, NAME: 'u' });
+const proxy = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/http-proxy.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['http']}`, NAME: n });
+const scgi = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/scgi.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['scgi']}`, NAME: n });
+const uwsgi = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/uwsgi.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['uwsgi']}`, NAME: n });
 
 function targetsFor(workerCounts: readonly number[], variants: readonly Variant[]): Target[] {
   const out: Target[] = [
@@ -145,7 +147,7 @@ function targetsFor(workerCounts: readonly number[], variants: readonly Variant[
     { name: 'node-http/proxy-keep', backend: 'node-http', scenarios: ALL, block: proxy },
     { name: 'node-fastcgi/fcgi-keep', backend: 'node-fastcgi', scenarios: ['hello'], block: fcgi('fastcgi-keepalive') },
     { name: 'uwsgi+python/uwsgi', backend: 'uwsgi', scenarios: ['hello'], block: uwsgi },
-    { name: 'php-fpm/fcgi', backend: 'php-fpm', scenarios: ['hello'], block: (listen, p) => renderTemplate('nginx/fastcgi.conf', { LISTEN: listen, BACKEND: `127.0.0.1:${p['fastcgi']}`, NAME: 'f' }).replace('include fastcgi_params;', `include fastcgi_params; fastcgi_param SCRIPT_FILENAME ${bench}/peers/hello.php;`) },
+    { name: 'php-fpm/fcgi', backend: 'php-fpm', scenarios: ['hello'], block: (listen, p, n) => renderTemplate('nginx/fastcgi.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['fastcgi']}`, NAME: n }).replace('include fastcgi_params;', `include fastcgi_params; fastcgi_param SCRIPT_FILENAME ${bench}/peers/hello.php;`) },
   ];
   for (const { name: b } of posternsFor(workerCounts, variants)) {
     out.push(

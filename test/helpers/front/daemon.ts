@@ -1,8 +1,27 @@
 // Starts a front server in the foreground as a child process, waits until its port answers, and
 // stops it by pid. A server that does not come up is a test failure carrying its error log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { delimiter, join } from 'node:path';
+
+// Debian installs nginx and apache2 in /usr/sbin, which a non-root user's PATH lacks: look there
+// after PATH, as scripts/test-prereqs.js (npm test's first step) does when it finds them.
+const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** A bare command name as found on PATH, then in the sbin directories; unchanged when not found. */
+export function resolveCommand(name: string): string {
+  if (name.includes('/')) return name;
+  for (const dir of [...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...SBIN_DIRS]) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not in this directory
+    }
+  }
+  return name;
+}
 
 export interface Daemon {
   readonly pid: number;
@@ -20,7 +39,7 @@ export interface DaemonSpec {
 }
 
 export async function startDaemon(spec: DaemonSpec): Promise<Daemon> {
-  const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(resolveCommand(spec.command), spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { output += d.toString(); });

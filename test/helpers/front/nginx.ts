@@ -30,6 +30,9 @@ export interface FrontServer<M extends string> {
 
 const PARAMS_FILES = ['fastcgi_params', 'scgi_params', 'uwsgi_params'];
 
+/** The templates' server_name: the host of every URL the tests send (`RunningSite.url`). */
+export const SERVER_NAME = '127.0.0.1';
+
 export async function startNginx(sites: ReadonlyArray<SiteSpec<NginxMode>>): Promise<FrontServer<NginxMode>> {
   const dir = mkdtempSync(join(tmpdir(), 'postern-nginx-'));
   // nginx's workers run as www-data when the master is root: they must reach the prefix.
@@ -40,7 +43,7 @@ export async function startNginx(sites: ReadonlyArray<SiteSpec<NginxMode>>): Pro
   const blocks: string[] = [];
   for (const [i, site] of sites.entries()) {
     const port = await freePort();
-    blocks.push(renderTemplate(`nginx/${site.mode}.conf`, { LISTEN: `127.0.0.1:${port}`, BACKEND: site.backend, NAME: `s${i}` }));
+    blocks.push(renderTemplate(`nginx/${site.mode}.conf`, { LISTEN: `127.0.0.1:${port}`, SERVER_NAME, BACKEND: site.backend, NAME: `s${i}` }));
     running.push({ mode: site.mode, port, url: (path) => `http://127.0.0.1:${port}${path}` });
   }
   const errorLog = join(dir, 'error.log');
