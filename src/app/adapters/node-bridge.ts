@@ -6,6 +6,7 @@
 // node-internals.ts.
 
 import { createServer, IncomingMessage, METHODS, ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type Server } from 'node:http';
+import { channel } from 'node:diagnostics_channel';
 import { Duplex, type Readable } from 'node:stream';
 import type { AppBody, Environ, HeaderList, NativeApp, StartResponse } from '../types.ts';
 import { onEnvironAbort } from '../../environ.ts';
@@ -23,6 +24,11 @@ import {
 const NON_ASCII = /[\u0080-\uffff]/;
 
 const KNOWN_METHODS = new Set(METHODS);
+
+// node:http's own diagnostics channels (doc/api/diagnostics_channel.md, "HTTP"): observers that
+// subscribe to them instead of wrapping emit see bridged requests too.
+const START_CHANNEL = channel('http.server.request.start');
+const FINISH_CHANNEL = channel('http.server.response.finish');
 
 // The last head read, and what it parsed to: an app answers most requests with the same head
 // (Date changes once a second), so a string compare usually replaces the parse.
@@ -59,7 +65,8 @@ class BridgeSocket extends Duplex implements SocketFacts {
   readonly exchange: Exchange;
 
   constructor(exchange: Exchange, environ: Environ, highWaterMark: number) {
-    super({ allowHalfOpen: true, decodeStrings: false, writableHighWaterMark: highWaterMark });
+    // 'close' is emitted by _destroy itself, when a TCP socket would emit it (see there).
+    super({ allowHalfOpen: true, decodeStrings: false, writableHighWaterMark: highWaterMark, emitClose: false });
     this.exchange = exchange;
     setSocketFacts(this, environ);
   }
@@ -87,8 +94,15 @@ class BridgeSocket extends Duplex implements SocketFacts {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const here = this.exchange.closingHere;
     this.exchange.closed(error);
     callback(error);
+    // A TCP socket the app destroys emits 'close' only when its handle is closed, a turn of the
+    // event loop later: a request the app destroyed closes before its response then, as on a
+    // server. When the bridge closes it (after 'finish', on an abort or a failure) 'close' comes a
+    // tick later, as resOnFinish's emitCloseNT and a peer's reset are seen by node:http.
+    if (here) process.nextTick(emitSocketClose, this);
+    else setImmediate(emitSocketClose, this);
   }
 
   // Timeouts are the gateway's business (requestTimeoutMs); these keep apps that tune sockets working.
@@ -220,6 +234,10 @@ class Exchange implements ResponseSink {
   #aborted = false;
   #heldCallback: ((error?: Error | null) => void) | undefined;
   #overMark = false;
+  #server: Server | undefined;
+  #flushHead: ((chunk: Uint8Array) => void) | undefined;
+  /** The bridge itself is closing the socket (BridgeSocket._destroy reads it). */
+  closingHere = false;
 
   constructor(environ: Environ, startResponse: StartResponse, highWaterMarkBytes: number, fields: RequestFields, url: string) {
     this.environ = environ;
@@ -258,12 +276,25 @@ class Exchange implements ResponseSink {
   run(server: Server): AppBody | Promise<AppBody> {
     this.#unlistenAbort = onEnvironAbort(this.environ, this.#onAbort);
     if (this.#aborted) return null;
+    this.#server = server;
+    if (START_CHANNEL.hasSubscribers) START_CHANNEL.publish({ request: this.req, response: this.res, socket: this.socket, server });
     server.emit('request', this.req, this.res);
-    // As node:http's parser does for a request with no body: the message completes right after
-    // the 'request' handlers return.
+    // As node:http's parser does: a request with no body completes right after the 'request'
+    // handlers return; a body is pushed as it arrives, up to the stream's high-water mark,
+    // whether or not the app reads yet.
     if (this.#fields.framing === FRAMING_NONE) endRequest(this.req);
+    else if (this.#feed === undefined && !this.#failed) this.readBody();
     if (this.#failed) {
       if (this.#aborted) return null;
+      // The app destroyed its response after writing a head: what it wrote still goes out,
+      // then the request ends in error (as the replay and a real socket deliver it).
+      if (this.#head !== undefined && !this.#settled) {
+        this.#settled = true;
+        this.#callStartResponse();
+        const queue = this.#bodyQueue();
+        queue.fail(this.#error);
+        return queue;
+      }
       throw this.#error;
     }
     if (this.#complete && this.#head !== undefined) {
@@ -381,7 +412,7 @@ class Exchange implements ResponseSink {
 
   #callStartResponse(): void {
     const [status, reason, headers] = this.#head as [number, string, HeaderList];
-    this.#startResponse(`${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}`.trimEnd(), headers);
+    this.#flushHead = this.#startResponse(`${status} ${reason === '' ? (STATUS_CODES[status] ?? '') : reason}`.trimEnd(), headers);
   }
 
   #wholeBody(): AppBody {
@@ -408,8 +439,15 @@ class Exchange implements ResponseSink {
     this.#reject = undefined;
     // A complete response that fits under the mark goes whole: the runner then adds a
     // Content-Length (a chunked Node response gets one for free) and skips the async iteration.
-    if (this.#complete && (this.#queue === undefined || this.#queue.queuedBytes <= this.#hwm)) resolve(this.#wholeBody());
-    else resolve(this.#bodyQueue());
+    if (this.#complete && (this.#queue === undefined || this.#queue.queuedBytes <= this.#hwm)) {
+      resolve(this.#wholeBody());
+      return;
+    }
+    resolve(this.#bodyQueue());
+    // A streaming response's head goes out now, not with its first body byte: `flushHeaders()`
+    // and a long poll or a quiet event stream must reach the client (WSGI's legacy write of
+    // nothing sends just the head).
+    if (!this.#complete) this.#flushHead?.(EMPTY_BYTES);
   }
 
   finished(): void {
@@ -418,12 +456,18 @@ class Exchange implements ResponseSink {
     // As node:http's resOnFinish: a body the app never read is read and dropped.
     const req = this.req;
     if (!req.readableDidRead && req.readableFlowing !== true && !req.readableEnded && !req.destroyed) req.resume();
-    // The response's 'close' (writableFinished true) follows 'finish', as on a server.
-    process.nextTick(closeSocket, this);
+    if (FINISH_CHANNEL.hasSubscribers) FINISH_CHANNEL.publish({ request: req, response: this.res, socket: this.socket, server: this.#server });
+    // The response's 'close' (writableFinished true) follows 'finish' one tick later, as
+    // resOnFinish's nextTick(emitCloseNT) makes it on a server: the socket's own 'close' (a tick
+    // after destroy) is what emits it, through the listener assignSocket added.
+    this.#release();
+    this.#closeSocket();
   }
 
-  closeSocket(): void {
-    this.#release();
+  /** Closes the connection from the bridge's side (BridgeSocket._destroy times its 'close' by it). */
+  #closeSocket(): void {
+    if (this.socket.destroyed) return;
+    this.closingHere = true;
     this.socket.destroy();
   }
 
@@ -435,13 +479,16 @@ class Exchange implements ResponseSink {
   }
 
   socketClosed(): void {
-    // node:http's abortIncoming: a request whose response did not finish is destroyed as aborted.
+    if (!this.#complete) this.#abortIncoming();
+  }
+
+  /** node:http's abortIncoming: a request whose response did not finish is destroyed as aborted. */
+  #abortIncoming(): void {
     const req = this.req;
-    if (!this.#complete && !req.destroyed) {
-      const err = new Error('aborted') as Error & { code: string };
-      err.code = 'ECONNRESET';
-      req.destroy(err);
-    }
+    if (req.destroyed) return;
+    const err = new Error('aborted') as Error & { code: string };
+    err.code = 'ECONNRESET';
+    req.destroy(err);
   }
 
   /** The handler threw, rejected, or called next(err); or the request body failed. */
@@ -461,7 +508,7 @@ class Exchange implements ResponseSink {
     this.#release();
     this.#feed?.stop();
     this.#stopListening();
-    if (!this.socket.destroyed) this.socket.destroy();
+    this.#closeSocket();
   }
 
   #stopListening(): void {
@@ -486,7 +533,7 @@ class Exchange implements ResponseSink {
     this.#queue?.end();
     this.#release();
     this.#feed?.stop();
-    this.socket.destroy();
+    this.#closeSocket();
   };
 
   #cancel(): void {
@@ -496,11 +543,12 @@ class Exchange implements ResponseSink {
     this.#aborted = true;
     this.#release();
     this.#feed?.stop();
-    this.socket.destroy();
+    this.#closeSocket();
   }
 }
 
 const EMPTY: readonly Uint8Array[] = [];
+const EMPTY_BYTES = new Uint8Array(0);
 
 // Listeners shared by every exchange (no closures per request); each finds its exchange through
 // the socket. Measured with the per-exchange arrow functions they replace: see bench/adapters.ts.
@@ -513,11 +561,11 @@ function onResponseFinish(this: ServerResponse): void {
 function onSocketDrain(this: BridgeSocket): void {
   emitResponseDrain(this.exchange.res);
 }
+function emitSocketClose(socket: BridgeSocket): void {
+  socket.emit('close');
+}
 function onSocketClose(this: BridgeSocket): void {
   this.exchange.socketClosed();
-}
-function closeSocket(exchange: Exchange): void {
-  exchange.closeSocket();
 }
 
 /** `fromNodeHandler` with `bridge: 'direct'` (see src/app/adapters/node.ts). */
