@@ -1044,6 +1044,39 @@ const edges: Fixture[] = [
     },
   },
   {
+    name: 'an unread body is received all the same: req.complete and readableLength before the first read',
+    request: { method: 'POST', url: '/unread-complete', body: bytesOf(100, 63) },
+    handler: (ctx) => (req, res) => {
+      setTimeout(() => {
+        ctx.log(`complete=${req.complete} readableLength=${req.readableLength}`);
+        res.end('ok');
+      }, 10);
+    },
+  },
+  {
+    name: 'the app writes a head and a chunked body, then destroys the response in the same tick',
+    request: { url: '/write-then-destroy' },
+    slow: SLOW,
+    handler: () => (_req, res) => {
+      res.statusCode = 201;
+      res.setHeader('Set-Cookie', 'a=1');
+      res.setHeader('Transfer-Encoding', 'chunked');
+      res.write(bytesOf(38229, 64));
+      res.destroy();
+    },
+  },
+  {
+    name: 'the app writes its whole Content-Length body, then destroys the response in the same tick',
+    request: { url: '/write-all-then-destroy' },
+    slow: SLOW,
+    handler: () => (_req, res) => {
+      const body = bytesOf(38229, 65);
+      res.setHeader('Content-Length', String(body.length));
+      res.write(body);
+      res.destroy();
+    },
+  },
+  {
     name: 'the app ignores backpressure: 1 MiB in one go to a slow gateway',
     request: { url: '/ignore-pressure' },
     slow: SLOW,
