@@ -5,7 +5,7 @@
 import type { Environ } from '../types.ts';
 import { isBuiltEnviron } from '../../environ.ts';
 import { requestTarget, type TargetPath } from './target.ts';
-import { inputToWeb, readInputAll, readWebAll } from './web-body.ts';
+import { DemandStream, inputToWeb, readInputAll, readWebAll } from './web-body.ts';
 
 export interface RequestOptions {
   readonly path?: TargetPath;
@@ -181,9 +181,11 @@ export class LazyRequest {
   #url: string | undefined;
   #headers: Headers | undefined;
   #signal: AbortSignal | undefined;
-  #stream: ReadableStream<Uint8Array> | undefined;
+  #stream: DemandStream | undefined;
   #used = false;
   #real: Request | undefined;
+  /** The real Request took the body stream: from then on the body is its (clone() tees it). */
+  #realBody = false;
 
   constructor(environ: Environ, path: TargetPath, readAheadBytes: number) {
     this.#environ = environ;
@@ -213,12 +215,19 @@ export class LazyRequest {
   }
 
   get body(): ReadableStream<Uint8Array> | null {
+    if (this.#realBody) return (this.#real as Request).body;
     return this.#hasBody ? this.#webStream() : null;
   }
 
   get bodyUsed(): boolean {
+    if (this.#realBody) return (this.#real as Request).bodyUsed;
     if (!this.#hasBody) return false;
-    return this.#used || (this.#stream?.locked ?? false);
+    return this.#used || this.#streamTaken;
+  }
+
+  get #streamTaken(): boolean {
+    const s = this.#stream;
+    return s !== undefined && (s.disturbed || s.stream.locked);
   }
 
   // What a Request made from (url, { method, headers, body, signal }) reports for the members
@@ -281,17 +290,17 @@ export class LazyRequest {
   }
 
   #webStream(): ReadableStream<Uint8Array> {
-    return (this.#stream ??= inputToWeb(this.#environ['postern.input'], this.#readAhead));
+    return (this.#stream ??= new DemandStream(inputToWeb(this.#environ['postern.input'], this.#readAhead))).stream;
   }
 
   // The whole body, read straight from postern.input unless the app already took the stream.
   async #bytes(): Promise<Uint8Array> {
+    if (this.#realBody) return new Uint8Array(await (this.#real as Request).arrayBuffer());
     if (!this.#hasBody) return EMPTY;
-    if (this.#used) throw unusable();
-    const stream = this.#stream;
-    if (stream !== undefined && stream.locked) throw unusable();
+    if (this.#used || this.#streamTaken) throw unusable();
     this.#used = true;
-    return stream !== undefined ? readWebAll(stream) : readInputAll(this.#environ['postern.input']);
+    const stream = this.#stream;
+    return stream !== undefined ? readWebAll(stream.stream) : readInputAll(this.#environ['postern.input']);
   }
 
   /** The real Request behind the forwarded members, made once from what this one holds. */
@@ -300,7 +309,7 @@ export class LazyRequest {
     const init: RequestInit & { duplex?: 'half' } = { method: lazy.method, headers: lazy.headers, signal: lazy.signal };
     if (lazy.#hasBody && !lazy.#used) {
       const stream = lazy.#webStream();
-      if (stream.locked) {
+      if (lazy.#streamTaken) {
         lazy.#used = true;
       } else {
         init.body = stream;
@@ -308,12 +317,14 @@ export class LazyRequest {
       }
     }
     lazy.#real = new Request(lazy.url, init);
+    lazy.#realBody = init.body !== undefined;
     return lazy.#real;
   }
 
   /** Body members forwarded to the real Request must fail as they would once the body was read. */
   static bodyRead(lazy: LazyRequest): boolean {
-    return lazy.#hasBody && (lazy.#used || (lazy.#stream?.locked ?? false));
+    if (lazy.#realBody) return false;
+    return lazy.#hasBody && (lazy.#used || lazy.#streamTaken);
   }
 }
 

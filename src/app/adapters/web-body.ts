@@ -46,6 +46,33 @@ export function inputToWeb(input: Readable, highWaterMarkBytes: number): Readabl
   }, { highWaterMark: highWaterMarkBytes, size: (chunk) => chunk.byteLength });
 }
 
+/**
+ * A web stream that reads `source` only when its consumer asks (high-water mark 0), and so can
+ * say whether it was ever read or cancelled: the Fetch standard's "disturbed", which Request's
+ * `bodyUsed` reports and which no public ReadableStream member tells once a reader is released.
+ */
+export class DemandStream {
+  disturbed = false;
+  readonly stream: ReadableStream<Uint8Array>;
+
+  constructor(source: ReadableStream<Uint8Array>) {
+    const reader = source.getReader();
+    this.stream = new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        this.disturbed = true;
+        return reader.read().then((r) => {
+          if (r.done === true) controller.close();
+          else controller.enqueue(r.value);
+        });
+      },
+      cancel: (reason) => {
+        this.disturbed = true;
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+}
+
 /** Every byte of a Node stream, in one new (unpooled) Uint8Array; rejects with the stream's error. */
 export function readInputAll(input: Readable): Promise<Uint8Array> {
   if (input.readableEnded) return Promise.resolve(new Uint8Array(0));
