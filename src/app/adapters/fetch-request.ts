@@ -232,25 +232,25 @@ export class LazyRequest {
 
   // What a Request made from (url, { method, headers, body, signal }) reports for the members
   // the environ cannot change (fetch.spec.whatwg.org, the Request constructor's defaults).
-  get destination(): RequestDestination {
+  get destination(): Request['destination'] {
     return '';
   }
   get referrer(): string {
     return 'about:client';
   }
-  get referrerPolicy(): ReferrerPolicy {
+  get referrerPolicy(): Request['referrerPolicy'] {
     return '';
   }
-  get mode(): RequestMode {
+  get mode(): Request['mode'] {
     return 'cors';
   }
-  get credentials(): RequestCredentials {
+  get credentials(): Request['credentials'] {
     return 'same-origin';
   }
-  get cache(): RequestCache {
+  get cache(): Request['cache'] {
     return 'default';
   }
-  get redirect(): RequestRedirect {
+  get redirect(): Request['redirect'] {
     return 'follow';
   }
   get integrity(): string {

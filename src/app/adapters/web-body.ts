@@ -3,6 +3,7 @@
 // `text()`-style calls, and a Response body handed to the runner one chunk per pull.
 
 import type { Readable } from 'node:stream';
+import type { ReadableStreamReadResult } from 'node:stream/web';
 import type { BodyChunk } from '../types.ts';
 
 /**
