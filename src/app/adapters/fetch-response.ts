@@ -52,9 +52,9 @@ export function sendResponse(response: Response, startResponse: StartResponse, i
  * Reads the first chunk, then peeks (a few microtask turns, see END_PEEK_TURNS) whether the stream
  * ended: if so the body is that one chunk, and the runner sends it whole with a Content-Length.
  * `await res.arrayBuffer()` would do the same for a known body, but waits for the end of any other
- * (an event stream would never start), and measured slower (Node 20.20, `new Response('hello')`:
- * arrayBuffer() 44–67 µs, two reader reads 23–31 µs including the constructor, /tmp micro-benchmark
- * on the shared 2-core box).
+ * (an event stream would never start), and measured slower: Node 20.20, `new Response('Hello World')`
+ * then each way, CPU µs per response, best of 3 rounds of 100k on the shared 2-core box: constructor
+ * alone 11.8, + two reads with this peek 18.2, + arrayBuffer() 23.2, + bytes() 22.0, + text() 23.6.
  */
 async function firstChunks(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<AppBody> {
   const first = await reader.read();
