@@ -60,16 +60,14 @@ async function firstChunks(reader: ReadableStreamDefaultReader<Uint8Array>): Pro
   const first = await reader.read();
   if (first.done === true) return null;
   const second = reader.read();
-  let settled = false;
-  const mark = (): void => {
-    settled = true;
-  };
-  second.then(mark, mark);
-  for (let i = 0; i < END_PEEK_TURNS && !settled; i++) await TURN;
-  if (settled) {
-    // Its error, if any, belongs to the runner once the head is out: read it through WebBody.
-    const done = await second.then((r) => r.done === true, () => false);
-    if (done) return first.value;
-  }
+  // 0: not settled yet; 1: the stream ended; 2: more data, or an error (WebBody hands it on).
+  let peeked = 0;
+  second.then((r) => {
+    peeked = r.done === true ? 1 : 2;
+  }, () => {
+    peeked = 2;
+  });
+  for (let i = 0; i < END_PEEK_TURNS && peeked === 0; i++) await TURN;
+  if (peeked === 1) return first.value;
   return new WebBody(reader, first.value, second);
 }
