@@ -6,7 +6,7 @@
 // part of a request postern itself can change. Medians of several timed rounds after a warm-up.
 // With --protocol fastcgi-close, scgi or uwsgi every request comes on a new connection (nginx
 // without keep_conn), so the per-connection cost is in the figure too.
-// Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m] [--conns 32]
+// Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m|hono|hono-eager|fetch|fetch-eager|response-cost] [--conns 32]
 //        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--json out.json]
 //        [--access-log combined|json|TEMPLATE] (the batched access log on, into a temp file)
 //        [--layouts 1|3] (3: three clients' header orders in turn, so by-position name caches miss)
@@ -28,6 +28,10 @@ import { ServeContext } from '../src/server/context.ts';
 import { FastCgiConnection } from '../src/server/fastcgi-connection.ts';
 import { StreamConnection } from '../src/server/stream-connection.ts';
 import { benchApps } from './apps.ts';
+import { Hono } from 'hono';
+import { fromFetchHandler } from '../src/app/adapters/fetch.ts';
+import { native } from '../src/app/adapters/marker.ts';
+import type { Environ, StartResponse } from '../src/app/types.ts';
 import { nginxGetParams } from './hot-path-params.ts';
 import { StandInSocket } from './stand-in-socket.ts';
 
@@ -50,9 +54,23 @@ const PER_CONNECTION = PROTOCOL !== 'fastcgi';
 // Bounded whatever the arguments: a round stops early past this.
 const ROUND_BUDGET_MS = 15_000;
 
-const PATHS: Record<string, string> = { hello: '/bench/hello', 'hello-async': '/bench/hello-async', object: '/', 'bytes-1m': '/bench/bytes/1048576' };
+const PATHS: Record<string, string> = {
+  hello: '/bench/hello', 'hello-async': '/bench/hello-async', object: '/', 'bytes-1m': '/bench/bytes/1048576',
+  // The Fetch bridge: Hono and a plain handler, lazy (default) and eager Request; `response-cost` is a
+  // native app that builds the same undici Response and drops it, the handler's own share.
+  hono: '/hono/hello', 'hono-eager': '/hono-eager/hello', fetch: '/fetch/hello', 'fetch-eager': '/fetch-eager/hello', 'response-cost': '/response-cost',
+};
 const path = PATHS[APP];
 if (path === undefined) throw new Error(`--app is one of ${Object.keys(PATHS).join(', ')}`);
+
+const hono = new Hono();
+hono.get('/hello', (c) => c.text('Hello World'));
+const fetchHello = (): Response => new Response('Hello World', { headers: { 'content-type': 'text/plain' } });
+const responseCost = native((_env: Environ, start: StartResponse) => {
+  const res = fetchHello();
+  start(`${res.status} OK`, [['Content-Type', res.headers.get('content-type') ?? ''], ['Content-Length', '11']]);
+  return 'Hello World';
+});
 
 /** One GET as nginx frames it for the protocol, in one chunk. */
 function nginxGet(uri: string, layout: number): Buffer {
@@ -90,6 +108,11 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
   const tree = new Tree({ onError: () => undefined });
   tree.mount(benchApps.object, '/');
   tree.mount(benchApps.bench, '/bench');
+  tree.mount(hono, '/hono');
+  tree.mount(native(fromFetchHandler(hono.fetch, { fetchRequest: 'eager' })), '/hono-eager');
+  tree.mount(native(fromFetchHandler(fetchHello)), '/fetch');
+  tree.mount(native(fromFetchHandler(fetchHello, { fetchRequest: 'eager' })), '/fetch-eager');
+  tree.mount(responseCost, '/response-cost');
   const logFile = join(tmpdir(), `postern-hot-path-${String(process.pid)}.log`);
   const accessLog = ACCESS_LOG === '' ? undefined : createAccessLog({ format: ACCESS_LOG, file: logFile });
   const ctx = new ServeContext({ tree, headerTimeoutMs: 0, bodyIdleTimeoutMs: 0, keepAliveTimeoutMs: 0, ...(accessLog === undefined ? {} : { accessLog }) });

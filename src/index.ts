@@ -21,7 +21,7 @@ export { MOUNT_PREFIX_ERROR } from './app/path.ts';
 export const tree: Tree = new Tree();
 
 // ——— app shapes and adapters (Express, Koa, Hono, plain Node / Fetch handlers) ———
-export { APP_KIND_ERROR, fetchHandler, native, nodeHandler, toNativeApp } from './app/resolve.ts';
+export { APP_KIND_ERROR, fetchHandler, native, nodeHandler, prepareApp, toNativeApp } from './app/resolve.ts';
 export type { AdapterOptions, AppKind } from './app/resolve.ts';
 export { environOf, FETCH_ADAPTER_ERRORS, fromFetchHandler, fromNodeHandler, NODE_ADAPTER_ERRORS, toRequest } from './app/adapters/index.ts';
 export type { FetchAdapterOptions, FetchHandler, GatewayRequestInfo, NodeAdapterOptions, NodeHandler, NodeNext, TargetPath } from './app/adapters/index.ts';

@@ -1,10 +1,12 @@
-// Turns whatever the user mounts (native app, Node handler, Fetch handler, Express/Koa/Hono app)
-// into the one native contract the tree dispatches to, from the mounting side.
+// Turns whatever the user mounts (native app, Node handler, Fetch handler, Express/Koa/Fastify/Hono
+// app) into the one native contract the tree dispatches to, from the mounting side. Recognition is
+// a table of small predicates (APP_SHAPES), tried in order; each answers for one shape only.
 
 import type { NativeApp } from './types.ts';
 import { APP_KIND_ERROR, describe, fetchHandler, kindError, markedKind, native, nodeHandler } from './adapters/marker.ts';
 import { fromNodeHandler, type NodeAdapterOptions, type NodeHandler } from './adapters/node.ts';
 import { fromFetchHandler, type FetchAdapterOptions, type FetchHandler } from './adapters/fetch.ts';
+import { fromFastify, isFastify, fastifyReady } from './adapters/fastify.ts';
 
 /** Options for whichever adapter the app needs; the ones that do not apply are ignored. */
 export type AdapterOptions = NodeAdapterOptions & FetchAdapterOptions;
@@ -19,19 +21,70 @@ function method(app: unknown, name: string): ((...args: unknown[]) => unknown) |
   return typeof m === 'function' ? (m as (...args: unknown[]) => unknown) : undefined;
 }
 
-// Express's app is itself `(req, res, next)` and carries `handle`/`set`; a Router carries `handle`
-// and `use` (and `stack`). Both mount as the function they are.
-function isExpressLike(app: unknown): boolean {
+// --- the predicates: one shape each ----------------------------------------------------------
+
+/** An explicit `native()` / `nodeHandler()` / `fetchHandler()` label. */
+export function isMarked(app: unknown): boolean {
+  return markedKind(app) !== undefined;
+}
+
+/** Hono, or any object with `fetch(request)`. */
+export function isFetchObject(app: unknown): boolean {
+  return typeof app === 'object' && app !== null && method(app, 'fetch') !== undefined && !isFastify(app);
+}
+
+/** Koa: an object whose `callback()` builds the (req, res) handler. */
+export function isKoaLike(app: unknown): boolean {
+  return typeof app === 'object' && app !== null && method(app, 'callback') !== undefined && method(app, 'fetch') === undefined;
+}
+
+/**
+ * Express's app is itself `(req, res, next)` and carries `handle`/`set`; a Router carries `handle`
+ * and `use` (and `stack`). Both mount as the function they are.
+ */
+export function isExpressLike(app: unknown): boolean {
   return typeof app === 'function' && method(app, 'handle') !== undefined && (method(app, 'set') !== undefined || method(app, 'use') !== undefined);
 }
 
+/** A function with `fetch()` on it (a Fetch handler dressed as a function). */
+export function isFetchFunction(app: unknown): boolean {
+  return typeof app === 'function' && !isExpressLike(app) && (method(app, 'fetch') !== undefined || app.length === 1);
+}
+
+/** An ES module namespace or `{ default }` wrapper of something else: look one level in. */
+export function isModuleWrapper(app: unknown): boolean {
+  if (typeof app !== 'object' || app === null) return false;
+  const inner = (app as { default?: unknown }).default;
+  return inner !== undefined && inner !== app && !isFastify(app) && method(app, 'fetch') === undefined && method(app, 'callback') === undefined;
+}
+
+export { isFastify };
+
+export interface AppShape {
+  readonly name: string;
+  readonly test: (app: unknown) => boolean;
+  readonly adapt: (app: unknown, options: AdapterOptions) => NativeApp;
+}
+
+/** What `auto` recognises, in order; the first shape whose test holds mounts the app. */
+export const APP_SHAPES: readonly AppShape[] = [
+  { name: 'marked', test: isMarked, adapt: (app, options) => toNativeApp(app, markedKind(app) ?? 'auto', options) },
+  { name: 'Fastify instance', test: isFastify, adapt: (app, options) => fromFastify(app as Parameters<typeof fromFastify>[0], options) },
+  { name: 'object with fetch() (Hono)', test: isFetchObject, adapt: asFetch },
+  { name: 'object with callback() (Koa)', test: isKoaLike, adapt: asNode },
+  { name: 'Express app or router', test: isExpressLike, adapt: asNode },
+  { name: 'one-parameter function or function with fetch() (Fetch)', test: isFetchFunction, adapt: asFetch },
+  { name: 'module namespace / { default }', test: isModuleWrapper, adapt: (app, options) => toNativeApp((app as { default: unknown }).default, 'auto', options) },
+];
+
 function asNode(app: unknown, options: AdapterOptions): NativeApp {
+  if (isFastify(app)) return fromFastify(app as Parameters<typeof fromFastify>[0], options);
   const callback = method(app, 'callback');
   // Koa: `app.callback()` builds the (req, res) handler from the middleware registered so far.
   if (callback !== undefined && typeof app === 'object') return fromNodeHandler(callback.call(app) as NodeHandler, options);
   if (typeof app === 'function') return fromNodeHandler(app as NodeHandler, options);
   if (callback !== undefined) return fromNodeHandler(callback.call(app) as NodeHandler, options);
-  throw kindError(`kind 'node' needs a (req, res) function or an object with callback() (Koa); got ${describe(app)}`);
+  throw kindError(`kind 'node' needs a (req, res) function, an object with callback() (Koa) or a Fastify instance; got ${describe(app)}`);
 }
 
 function asFetch(app: unknown, options: AdapterOptions): NativeApp {
@@ -42,9 +95,10 @@ function asFetch(app: unknown, options: AdapterOptions): NativeApp {
 }
 
 /**
- * Resolves an app to the native contract. `auto` (the default) recognises, in order: an explicit
- * marker (`native()`, `nodeHandler()`, `fetchHandler()`); an object with `fetch()` (Hono, `{ fetch }`);
- * an object with `callback()` (Koa); an Express app or router; a one-parameter function (Fetch).
+ * Resolves an app to the native contract. `auto` (the default) takes the first of APP_SHAPES that
+ * recognises it: an explicit marker; a Fastify instance (ready, then its router); an object with
+ * `fetch()` (Hono, `{ fetch }`); an object with `callback()` (Koa); an Express app or router; a
+ * one-parameter function (Fetch); a `{ default }` wrapper of any of these.
  * Any other plain function is ambiguous (`(environ, startResponse)` and `(req, res)` look alike;
  * rest parameters hide the count) and throws a TypeError with code `POSTERN_ERR_APP_KIND` naming what it got.
  */
@@ -62,25 +116,26 @@ export function toNativeApp(app: unknown, kind: AppKind = 'auto', options: Adapt
     default:
       throw kindError(`unknown app kind ${JSON.stringify(String(kind))}; use native, node, fetch or auto`);
   }
-  const marked = markedKind(app);
-  if (marked !== undefined) return toNativeApp(app, marked, options);
+  for (const shape of APP_SHAPES) if (shape.test(app)) return shape.adapt(app, options);
   if (typeof app === 'object' && app !== null) {
-    if (method(app, 'fetch') !== undefined) return asFetch(app, options);
-    if (method(app, 'callback') !== undefined) return asNode(app, options);
-    // An ES module namespace or `{ default }` wrapper: look one level in.
-    const inner = (app as { default?: unknown }).default;
-    if (inner !== undefined && inner !== app) return toNativeApp(inner, 'auto', options);
-    throw kindError(`cannot mount ${describe(app)}: expected a function, an object with fetch() (Hono) or callback() (Koa)`);
+    throw kindError(`cannot mount ${describe(app)}: expected a function, an object with fetch() (Hono) or callback() (Koa), or a Fastify instance`);
   }
   if (typeof app !== 'function') {
     throw kindError(`cannot mount ${describe(app)}: expected a function or an app object`);
   }
-  if (isExpressLike(app)) return asNode(app, options);
-  if (method(app, 'fetch') !== undefined) return asFetch(app, options);
-  if (app.length === 1) return asFetch(app, options);
   throw kindError(
     `cannot tell the app kind of ${describe(app)}: a function that does not take exactly one (request) parameter may be native ` +
     `(environ, startResponse) or Node (req, res). Wrap it with native(), nodeHandler() or fetchHandler(), ` +
     `or mount it with an explicit kind`,
   );
+}
+
+/**
+ * Makes an app ready to serve before the first request, for start-up code that can wait: a Fastify
+ * instance (or a `{ default }` wrapper of one) gets its `ready()` awaited, so plugins that fail to
+ * load fail the start instead of the first request. Anything else resolves at once.
+ */
+export async function prepareApp(app: unknown): Promise<void> {
+  if (isFastify(app)) return fastifyReady(app as Parameters<typeof fastifyReady>[0]);
+  if (isModuleWrapper(app)) return prepareApp((app as { default: unknown }).default);
 }

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Tree } from '../app/tree.ts';
+import { prepareApp } from '../app/resolve.ts';
 import { CONFIG_ERRORS, ConfigError } from './errors.ts';
 import type { ConfigIssue } from './errors.ts';
 import type { Environ } from '../app/types.ts';
@@ -76,6 +77,8 @@ export async function buildTree(mounts: readonly MountConfig[], options: BuildTr
     try {
       const app = await importMount(m, options.fresh);
       tree.mount(app, m.prefix, { kind: m.kind, role: m.role, adapter: { bridge: options.nodeBridge ?? 'direct' } });
+      // A Fastify app that cannot load its plugins fails the start, naming this mount.
+      await prepareApp(app);
     } catch (err) {
       const message = err instanceof ConfigError ? (err.issues[0]?.message ?? err.message) : (err as Error).message;
       issues.push({ code: CONFIG_ERRORS.MOUNT_LOAD, key: `mount[${i}]`, source: 'default', origin: `mount ${m.prefix}=${m.module}#${m.export}`, message });

@@ -163,6 +163,36 @@ test('--mount imports a module relative to the cwd and mounts its export; SIGINT
   }
 });
 
+// The module imports Fastify by URL: the temporary directory has no node_modules of its own.
+const FASTIFY_APP = (failReady: boolean): string => `
+import Fastify from ${JSON.stringify(import.meta.resolve('fastify'))};
+const app = Fastify();
+${failReady ? "app.register(async () => { throw new Error('no database'); });" : ''}
+app.get('/hello', async (req) => 'Hello from Fastify at ' + req.url);
+export default app;
+`;
+
+test('--mount /f=./fastify-app.mjs mounts a Fastify instance exported as it is; one that cannot be ready fails the start', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-cli-fastify-'));
+  writeFileSync(join(dir, 'fastify-app.mjs'), FASTIFY_APP(false));
+  writeFileSync(join(dir, 'broken-fastify.mjs'), FASTIFY_APP(true));
+  const cli = startCli(['--http', '127.0.0.1:0', '--mount', '/f=./fastify-app.mjs', '--log-format', 'json'], { cwd: dir });
+  try {
+    const http = port((await cli.listening(['http'])).get('http'));
+    assert.deepEqual(await get(http, '/f/hello'), { status: 200, text: 'Hello from Fastify at /hello' });
+    assert.equal((await get(http, '/f/none')).status, 404);
+    cli.child.kill('SIGINT');
+    assert.equal(await exitWithin(cli, 10_000), 0);
+    const broken = runCli(['--http', '127.0.0.1:0', '--mount', '/=./broken-fastify.mjs'], { cwd: dir });
+    assert.notEqual(broken.status, 0);
+    const said = broken.stdout + broken.stderr;
+    assert.ok(said.includes('broken-fastify.mjs') && said.includes('no database'), said);
+  } finally {
+    await cli.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('SIGHUP re-reads the config and re-imports the apps; a broken config is refused and the old one kept', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'postern-cli-hup-'));
   const config = join(dir, 'postern.yaml');

@@ -139,13 +139,13 @@ test('an app written against the published types compiles, docs/apps.md\'s examp
   writeFileSync(join(app, 'app.ts'), APP_TS);
   writeFileSync(join(app, 'bad.ts'), BAD_TS);
   const examples = docExamples('docs/apps.md');
-  assert.deepEqual([...examples.keys()].sort(), ['api.ts', 'blog.ts', 'edge.ts', 'hello.ts', 'server.ts', 'shop.ts', 'site.ts']);
+  assert.deepEqual([...examples.keys()].sort(), ['api.ts', 'blog.ts', 'edge.ts', 'forms.ts', 'hello.ts', 'server.ts', 'shop.ts', 'site.ts']);
   const readme = docExamples('README.md');
   assert.deepEqual([...readme.keys()], ['app.ts']);
   examples.set('readme-app.ts', readme.get('app.ts') ?? '');
   for (const [name, code] of examples) writeFileSync(join(app, name), code);
   // The frameworks the examples use, as the app's own dependencies would be.
-  for (const dep of ['express', 'koa', 'hono', '@koa']) symlinkSync(join(root, 'node_modules', dep), join(app, 'node_modules', dep));
+  for (const dep of ['express', 'koa', 'hono', '@koa', 'fastify', '@fastify']) symlinkSync(join(root, 'node_modules', dep), join(app, 'node_modules', dep));
   mkdirSync(join(app, 'node_modules/@types'), { recursive: true });
   for (const t of readdirSync(join(root, 'node_modules/@types'))) {
     const to = join(app, 'node_modules/@types', t);
@@ -179,7 +179,7 @@ test('`postern --mount /=./out/app.js#tree` serves the tree the app built on the
 });
 
 test('the docs/apps.md and README examples, served by the installed postern, answer as the docs say', async () => {
-  const { server, port } = await serve(['--mount', '/=./out/site.js#tree', '--mount', '/upload=./out/hello.js#upload', '--mount', '/readme=./out/readme-app.js']);
+  const { server, port } = await serve(['--mount', '/=./out/site.js#tree', '--mount', '/upload=./out/hello.js#upload', '--mount', '/readme=./out/readme-app.js', '--mount', '/forms=./out/forms.js']);
   const ask = async (path: string, init?: RequestInit): Promise<[number, string]> => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
     return [res.status, await res.text()];
@@ -198,6 +198,9 @@ test('the docs/apps.md and README examples, served by the installed postern, ans
   assert.equal((await ask('/posts/9'))[0], 404);
   assert.deepEqual(await ask('/search?q=x'), [200, 'you searched for x\n']);
   assert.equal((await ask('/search?z=x'))[0], 404);
+  assert.deepEqual(await ask('/forms/'), [200, 'Fastify, asked for /\n']);
+  assert.deepEqual(await ask('/forms/signup', { method: 'POST', body: 'name=ada', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), [200, '{"welcome":"ada"}']);
+  assert.equal((await ask('/forms/nowhere'))[0], 404);
   server.child.kill('SIGTERM');
   assert.deepEqual(await server.exited, { code: 0, signal: null });
 });

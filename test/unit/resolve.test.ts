@@ -8,7 +8,11 @@ import express from 'express';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { Hono } from 'hono';
-import { APP_KIND_ERROR, fetchHandler, native, nodeHandler, toNativeApp, type AppKind } from '../../src/app/resolve.ts';
+import Fastify from 'fastify';
+import {
+  APP_KIND_ERROR, APP_SHAPES, fetchHandler, isExpressLike, isFastify, isFetchFunction, isFetchObject, isKoaLike, isMarked,
+  isModuleWrapper, native, nodeHandler, toNativeApp, type AppKind,
+} from '../../src/app/resolve.ts';
 import { runNative } from '../../src/app/run.ts';
 import type { Environ, NativeApp, StartResponse } from '../../src/app/types.ts';
 import { makeEnviron, TestResponder } from './adapter-kit.ts';
@@ -146,4 +150,64 @@ test('markers do not change the function and are not enumerable', () => {
   assert.equal(marked, f);
   assert.deepEqual(Object.keys(marked), []);
   assertKindError(() => native(42 as unknown as NativeApp));
+});
+
+// Every recogniser against every sample: each accepts exactly its own shapes, so no app is taken for
+// another (a Fastify instance has `listen` like Koa and `inject` like nothing else; Hono has
+// `request`; Express is a function with `handle`).
+function samples(): Record<string, unknown> {
+  const fastify = Fastify();
+  const hono = new Hono();
+  const koa = new Koa();
+  const expressApp = express();
+  return {
+    fastify,
+    hono,
+    fetchObject: { fetch: (_r: Request) => new Response('x') },
+    koa,
+    expressApp,
+    expressRouter: express.Router(),
+    oneParam: (_r: Request) => new Response('x'),
+    marked: native(nativeFn),
+    wrapper: { default: koa },
+    twoParams: (_a: unknown, _b: unknown) => undefined,
+    // Look-alikes: a part of Fastify's surface without its state, Koa with a stray `ready`.
+    fastifyLookAlike: { routing() {}, ready() {}, inject() {}, register() {}, addHook() {}, listen() {}, server: { emit() {} } },
+    koaWithReady: Object.assign(new Koa(), { ready() {}, inject() {}, routing() {} }),
+  };
+}
+
+const ACCEPTS: Array<[string, (app: unknown) => boolean, string[]]> = [
+  ['isMarked', isMarked, ['marked']],
+  ['isFastify', isFastify, ['fastify']],
+  ['isFetchObject', isFetchObject, ['hono', 'fetchObject']],
+  ['isKoaLike', isKoaLike, ['koa', 'koaWithReady']],
+  ['isExpressLike', isExpressLike, ['expressApp', 'expressRouter']],
+  ['isFetchFunction', isFetchFunction, ['oneParam']],
+  ['isModuleWrapper', isModuleWrapper, ['wrapper']],
+];
+
+for (const [name, predicate, accepted] of ACCEPTS) {
+  test(`recogniser ${name} accepts ${accepted.join(', ')} and nothing else`, () => {
+    for (const [sample, app] of Object.entries(samples())) {
+      assert.equal(predicate(app), accepted.includes(sample), `${name}(${sample})`);
+    }
+  });
+}
+
+test('APP_SHAPES lists every recogniser once, markers first', () => {
+  const tests = APP_SHAPES.map((s) => s.test);
+  assert.equal(new Set(tests).size, tests.length);
+  assert.deepEqual(new Set(tests), new Set(ACCEPTS.map(([, p]) => p)));
+  assert.equal(APP_SHAPES[0]?.test, isMarked);
+});
+
+test('a Fastify instance mounts by auto and by kind node; a look-alike does not', async () => {
+  const app = Fastify();
+  app.get('/', () => 'from fastify');
+  assert.equal((await answer(toNativeApp(app))).text, 'from fastify');
+  assert.equal((await answer(toNativeApp(app, 'node'))).text, 'from fastify');
+  assert.equal((await answer(toNativeApp({ default: app }))).text, 'from fastify');
+  assertKindError(() => toNativeApp(samples().fastifyLookAlike));
+  await app.close();
 });
