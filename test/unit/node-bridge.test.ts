@@ -11,7 +11,7 @@ import { Tree } from '../../src/app/tree.ts';
 import { inject } from '../../src/app/inject.ts';
 import { runNative } from '../../src/app/run.ts';
 import { fromNodeHandler } from '../../src/app/adapters/node.ts';
-import { emitResponseDrain, hasNeedDrainSymbol } from '../../src/app/adapters/node-internals.ts';
+import { dumpUnreadRequest, emitResponseDrain, hasNeedDrainSymbol, hasRequestDump } from '../../src/app/adapters/node-internals.ts';
 import { bytesOf, makeEnviron, sha256, TestResponder } from './adapter-kit.ts';
 
 function mounted(handler: Parameters<typeof fromNodeHandler>[0]): Tree {
@@ -35,6 +35,20 @@ test('node internals the bridge touches are where it looks, on this Node', async
     assert.equal(res.writableNeedDrain, false);
     emitResponseDrain(res);
     assert.equal(drains, 1, 'a second drain without a refused write in between');
+  });
+
+  await t.test('IncomingMessage._dump is there, and dumping an unread complete request ends it', async () => {
+    const req = new IncomingMessage(new Readable({ read() {} }) as never);
+    assert.equal(hasRequestDump(req), true, `_dump not found on Node ${process.version}`);
+    req.push(Buffer.from('unread'));
+    req.push(null);
+    req.complete = true;
+    const ended = new Promise<void>((resolve) => req.once('end', resolve));
+    let data = 0;
+    req.on('data', () => data++);
+    dumpUnreadRequest(req);
+    await ended;
+    assert.equal(data, 0, "_dump removes 'data' listeners before the bytes are dropped");
   });
 });
 

@@ -13,7 +13,7 @@ import { onEnvironAbort } from '../../environ.ts';
 import { BodyQueue } from './body-queue.ts';
 import { parseResponseHead, RESPONSE_READER_ERROR, ResponseReader, type ParsedHead, type ResponseSink } from './response-reader.ts';
 import { mountPath, requestTarget } from './target.ts';
-import { emitResponseDrain } from './node-internals.ts';
+import { dumpUnreadRequest, emitResponseDrain } from './node-internals.ts';
 import {
   adapterError, callHandler, FRAMING_CHUNKED, FRAMING_FIXED, FRAMING_NONE, NODE_ADAPTER_ERRORS, plainAnswer, requestFields, setSocketFacts,
   socketAddress, type GatewayRequestInfo, type NodeAdapterOptions, type NodeHandler, type RequestFields, type SocketFacts,
@@ -455,7 +455,7 @@ class Exchange implements ResponseSink {
     if (!this.#reader.done && !this.#reader.failed) this.#reader.end();
     // As node:http's resOnFinish: a body the app never read is read and dropped.
     const req = this.req;
-    if (!req.readableDidRead && req.readableFlowing !== true && !req.readableEnded && !req.destroyed) req.resume();
+    if (!req.readableDidRead && req.readableFlowing !== true && !req.readableEnded && !req.destroyed) dumpUnreadRequest(req);
     if (FINISH_CHANNEL.hasSubscribers) FINISH_CHANNEL.publish({ request: req, response: this.res, socket: this.socket, server: this.#server });
     // The response's 'close' (writableFinished true) follows 'finish' one tick later, as
     // resOnFinish's nextTick(emitCloseNT) makes it on a server: the socket's own 'close' (a tick

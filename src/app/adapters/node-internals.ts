@@ -3,7 +3,7 @@
 // `_writableState.corked`): test/unit/node-internals.test.ts fails on the Node version where one
 // changes, and each use below has a public fallback.
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // `kNeedDrain` (lib/_http_outgoing.js, lib/internal/http.js): `res.write()` sets it when it
 // returns false; node:http's `socketOnDrain` clears it and emits 'drain' on the response. A
@@ -46,4 +46,26 @@ export function emitResponseDrain(res: ServerResponse): void {
 /** For the internals test: whether `kNeedDrain` is where the bridge looks for it. */
 export function hasNeedDrainSymbol(res: ServerResponse): boolean {
   return needDrainSymbol(res) !== undefined;
+}
+
+// `IncomingMessage.prototype._dump` (lib/_http_incoming.js): what node:http's resOnFinish calls on
+// a request whose body the app never read. Its timing is part of the event order an app sees, and
+// it changed between releases: Node 20 resumes the stream (the request's 'end' comes two ticks
+// later, after the response's 'close'); Node 24 reads a complete, empty request at once ('end'
+// before the response's 'close'). Calling the running Node's own method keeps the bridge in step
+// with node:http on each version. The fallback is the public resume(), Node 20's behaviour.
+interface Dumpable {
+  _dump?: () => void;
+}
+
+/** What resOnFinish does to an unread request body: node:http's own `_dump`, else `resume()`. */
+export function dumpUnreadRequest(req: IncomingMessage): void {
+  const dump = (req as unknown as Dumpable)._dump;
+  if (typeof dump === 'function') dump.call(req);
+  else req.resume();
+}
+
+/** For the internals test: whether node:http's `_dump` is where the bridge calls it. */
+export function hasRequestDump(req: IncomingMessage): boolean {
+  return typeof (req as unknown as Dumpable)._dump === 'function';
 }
