@@ -13,6 +13,8 @@ export interface InputOwner {
 // Same on Node 20 (16 KiB default) and Node 24 (64 KiB default), so behaviour does not depend on the runtime.
 export const INPUT_HIGH_WATER_MARK = 64 * 1024;
 
+function ignoreUnheard(): void {}
+
 export class RequestInput extends Readable {
   readonly #owner: InputOwner;
   /** Body bytes delivered so far. */
@@ -25,6 +27,13 @@ export class RequestInput extends Readable {
   constructor(owner: InputOwner) {
     super({ highWaterMark: INPUT_HIGH_WATER_MARK });
     this.#owner = owner;
+    // A body that fails (the front server hung up, a body timeout) must not crash the process
+    // when no one is listening any more: an app, or the Node bridge, may stop listening to a body
+    // it will never finish reading, even in the tick between the failure and its 'error' event
+    // (node:http's IncomingMessage guards the same case). The stream stays errored, so a later
+    // read, pipe or iteration still fails with the error and its code; the request's signal has
+    // already told the app.
+    this.on('error', ignoreUnheard);
   }
 
   /**

@@ -18,6 +18,7 @@ import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/n
 import { RecordingLog } from '../helpers/servers.ts';
 import { BRIDGES, nodeApp, type Bridge } from '../helpers/bridges.ts';
 import { send, type Reply, type SendOptions } from '../fixtures/front/client.ts';
+import { fcgiStream, nginxParams } from '../helpers/clients.ts';
 import {
   Acks, BIG_DOWNLOAD_BYTES, BIG_TEXT, bigPieces, expressApp, fastifyApp, honoApp, koaApp, pattern, sha256, SSE_EVENTS, staticFiles, STREAM_PIECES, type StaticFiles,
 } from './bridge-middleware-apps.ts';
@@ -312,11 +313,29 @@ describe('real middleware through both Node bridges behind nginx', () => {
         assert.ok(r.pauses > 0, 'the client paused');
       });
 
-      test('streaming both ways through nginx: req.pipe(res) of 4 MiB', async () => {
+      // Not through nginx: once nginx has sent a response's head to its client it stops sending
+      // the rest of the request body upstream (ngx_http_upstream_send_request_handler switches to
+      // a dummy handler when header_sent, unless preserve_output, which only grpc_pass sets), so an
+      // echo larger than what nginx pushed before the head arrived hangs there, with either
+      // request-buffering setting (seen: nginx idle with 235 KiB of the body unsent, postern
+      // waiting for it with nothing unread). The FastCGI connection nginx would use, driven
+      // directly, carries the body in while the echo goes out, with backpressure both ways.
+      test('streaming both ways over one FastCGI connection: req.pipe(res) of 4 MiB', async () => {
         const body = pattern(4 << 20, 9);
-        const r = await get(bridge, 'echo 4 MiB', UNBUFFERED, `${ex}/echo`, { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
-        assert.equal(r.status, 200, why(r));
-        assert.equal(r.sha256, sha256(body));
+        const port = env().server.listeners[0]?.port ?? 0;
+        const hash = createHash('sha256');
+        const params = nginxParams('fastcgi', {
+          method: 'POST', uri: `${ex}/echo`, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) },
+        }, port);
+        const pieces = function* (): Generator<Buffer> {
+          for (let at = 0; at < body.length; at += 60_000) yield body.subarray(at, at + 60_000);
+        };
+        const r = await fcgiStream({ port, host: '127.0.0.1' }, { params, body: pieces() }, (chunk) => hash.update(chunk));
+        assert.equal(r.head.status, 200);
+        assert.equal(r.bodyBytes, body.length);
+        assert.equal(hash.digest('hex'), sha256(body));
+        assert.equal(r.appStatus, 0);
+        seen[bridge].set('echo 4 MiB', JSON.stringify({ status: r.head.status, bytes: r.bodyBytes }));
       });
 
       test('Koa with @koa/bodyparser: JSON and form POST', async () => {
