@@ -63,7 +63,7 @@ const EMPTY = Buffer.alloc(0);
 export async function handOff(sink: HandoffSink, protocol: Protocol, socket: Socket, buffered: Buffer): Promise<boolean> {
   await whenWritten(socket);
   if (socket.destroyed) return false;
-  let sent = false;
+  let sent: boolean;
   try {
     sent = await sink(protocol, socket, buffered);
   } catch {
