@@ -47,10 +47,10 @@ function once(agent: Agent, port: number, post: boolean, seq: number): Promise<s
 }
 
 /**
- * Runs `conns` loops against `target` (keep-alive, alternating GET and POST) until `until()` says
- * stop. Bounded by the caller's condition and each request's 20 s timeout.
+ * Runs `conns` loops against `target` (keep-alive, alternating GET and POST, or POSTs only) until
+ * `until()` says stop. Bounded by the caller's condition and each request's 20 s timeout.
  */
-export async function runLoad(target: LoadTarget, conns: number, until: () => boolean): Promise<LoadResult> {
+export async function runLoad(target: LoadTarget, conns: number, until: () => boolean, mix: 'get-post' | 'post' = 'get-post'): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: conns });
   const failures: string[] = [];
   const perBucket: number[] = [];
@@ -59,7 +59,7 @@ export async function runLoad(target: LoadTarget, conns: number, until: () => bo
   let seq = 0;
   await Promise.all(Array.from({ length: conns }, async (_, k) => {
     for (let i = k; !until(); i++) {
-      const failed = await once(agent, target.port, i % 2 === 1, seq++);
+      const failed = await once(agent, target.port, mix === 'post' || i % 2 === 1, seq++);
       if (failed === undefined) {
         ok++;
         const b = Math.floor((Date.now() - t0) / 100);
