@@ -22,7 +22,7 @@ export interface PosternServer {
    * listener closed, whose request has not arrived yet, are still served: each gets
    * `headerTimeoutMs` from accept to send it, and closes after its response (HTTP with
    * `Connection: close`). Idle keep-alive connections close at once (a request already arriving
-   * on one is served first).
+   * on one is served first), or, after handOffTo(), go to the successor between requests.
    */
   close(): Promise<void>;
   /** Immediate stop: every request is aborted (its signal fires) and every socket destroyed. */
