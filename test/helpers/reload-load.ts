@@ -75,7 +75,8 @@ export async function runLoad(target: LoadTarget, conns: number, until: () => bo
 }
 
 /**
- * The app every worker serves: reads the whole body and answers `ok <pid> <bytes read>`. Written
+ * The app every worker serves: reads the whole body, waits `?ms=N` if asked, and answers
+ * `ok <pid> <bytes read>`. Written
  * where any user can read it (nginx and Apache may run as www-data; postern's workers as root).
  */
 export function bodyCountingApp(): { path: string; remove(): void } {
@@ -85,6 +86,8 @@ export function bodyCountingApp(): { path: string; remove(): void } {
   writeFileSync(path, `const app = async (environ, start) => {
   let n = 0;
   for await (const chunk of environ['postern.input']) n += chunk.length;
+  const ms = Number(new URLSearchParams(environ.QUERY_STRING).get('ms') ?? '0');
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   start('200 OK', [['Content-Type', 'text/plain']]);
   return 'ok ' + process.pid + ' ' + n;
 };

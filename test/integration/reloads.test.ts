@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { startApache } from '../helpers/front/apache.ts';
 import { startNginx, type FrontServer } from '../helpers/front/nginx.ts';
 import { bodyCountingApp, problemLines, runLoad, type LoadResult, type LoadTarget } from '../helpers/reload-load.ts';
+import { request } from 'node:http';
 import { sleep, startCli, type Cli } from './hardening-helpers.ts';
 
 const app = bodyCountingApp();
@@ -120,5 +121,35 @@ test('recycling by maxRequestsPerWorker under GET and POST load: no failed reque
     assert.deepEqual(ownProblems(out), [], 'postern itself logged no error or warning');
   } finally {
     await teardown(r);
+  }
+});
+
+/** One GET with its own connection; resolves with the status, or the error's code. */
+function getOnce(port: number, path: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    req.setTimeout(20_000, () => req.destroy(new Error('timed out')));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    req.end();
+  });
+}
+
+test('graceful stop (SIGTERM) under load: every request in flight finishes with 200, then the master exits 0', { timeout: 120_000 }, async () => {
+  const r = await rig([]);
+  try {
+    // Slow requests through every front server and straight in, all in flight when SIGTERM arrives.
+    const inflight = r.targets.map((t) => getOnce(t.port, '/slow?ms=800'));
+    await sleep(300);
+    r.cli.child.kill('SIGTERM');
+    const statuses = await Promise.all(inflight);
+    assert.deepEqual(statuses, r.targets.map(() => 200), r.targets.map((t) => t.name).join(', '));
+    assert.equal(await r.cli.exited, 0);
+  } finally {
+    for (const f of r.fronts) await f.stop();
+    await r.cli.stop();
   }
 });
