@@ -508,7 +508,8 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
    * So is a request already arriving (HEAD). An idle KEEP_CONN connection closes after one more
    * I/O poll, so that a request nginx wrote into it from its pool just now, already in the kernel,
    * is served instead of dropped (a later one meets our FIN, and nginx retries a failed cached
-   * connection on a fresh one).
+   * connection on a fresh one). With a successor (ServeContext.handoff: a reload, a recycled
+   * worker) every one of these goes to it at its next idle point instead of closing.
    */
   drain(): void {
     if (this.#requests.size === 0 && this.#served > 0 && this.#phase === IDLE) afterPoll(closeIfIdle, this);
