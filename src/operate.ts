@@ -3,6 +3,7 @@
 // endpoints with the separate listener (`statusListen`) that may carry them.
 
 import { Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { Tree } from './app/tree.ts';
 import { createAccessLog, type ManagedAccessLog } from './log/access-log.ts';
 import { createEventLog, type EventLogFormat, type LogLevel, type ManagedEventLog } from './log/event-log.ts';
@@ -12,6 +13,8 @@ import { startServer, type PosternServer, type ServerStats } from './server/serv
 import type { BoundListener } from './server/listen.ts';
 import type { ServerOptions } from './server/options.ts';
 import type { ServeContext } from './server/context.ts';
+import type { HandoffSink } from './server/handoff.ts';
+import type { Protocol } from './app/types.ts';
 import { StatusRoutes } from './status/endpoint.ts';
 import type { Metrics, MetricsSnapshot } from './status/metrics.ts';
 import { buildStatusReport, type StatusInput } from './status/report.ts';
@@ -242,6 +245,15 @@ class WithStatusListener implements PosternServer {
   closeNow(): void {
     this.#main.closeNow();
     this.#status.closeNow();
+  }
+
+  // Only the apps' connections are handed over: the status listener's close with the worker.
+  handOffTo(sink: HandoffSink): void {
+    this.#main.handOffTo(sink);
+  }
+
+  adopt(protocol: Protocol, socket: Socket, buffered: Buffer): void {
+    this.#main.adopt(protocol, socket, buffered);
   }
 
   stats(): ServerStats {

@@ -133,6 +133,10 @@ class Connection implements FastCgiRecordHandler {
     this.#reader.push(chunk);
   }
 
+  get partial(): boolean {
+    return this.#reader.partial;
+  }
+
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -516,6 +520,11 @@ export class FastCgiDecoder implements Decoder {
 
   push(chunk: Buffer): void {
     this.#connection.push(chunk);
+  }
+
+  /** True while a record is unfinished: a connection at rest between records holds no byte of input. */
+  get partial(): boolean {
+    return this.#connection.partial;
   }
 
   end(): void {

@@ -14,6 +14,7 @@ import type { CannedAnswer } from './shared.ts';
 import { SERVER_ERRORS } from './errors.ts';
 import type { Protocol } from '../app/types.ts';
 import { resolveLimits } from './options.ts';
+import type { HandoffSink } from './handoff.ts';
 
 /** One live connection, as the registry sees it. */
 export interface Tracked {
@@ -83,8 +84,22 @@ export class ServeContext {
   readonly statusRoutes: StatusRoutes | undefined;
   /** Coarse clock (epoch ms), refreshed by the sweep; good to a sweep interval. */
   now: number = Date.now();
+  /**
+   * The clock the client-silence timeouts (headerTimeoutMs, bodyIdleTimeoutMs, keepAliveTimeoutMs)
+   * run on: like `now`, except that time this process could not look at its sockets (its event
+   * loop blocked by an app, starved on a loaded machine) counts as at most one sweep interval. A
+   * 408 then means the client was slow, never that postern was (issue 15).
+   */
+  clientClock: number = Date.now();
+  /** Sweeps that found the event loop held up for more than two intervals (see clientClock). */
+  stalls = 0;
   /** True once a graceful stop began: no new connection is served, idle keep-alive ones close. */
   draining = false;
+  /**
+   * Set while draining with a successor (a reload, a recycled worker): idle keep-alive connections
+   * are handed to it instead of closed, so the front server never sees them go.
+   */
+  handoff: HandoffSink | undefined;
 
   requests = 0;
   inFlight = 0;
@@ -105,6 +120,8 @@ export class ServeContext {
 
   readonly #live = new Set<Tracked>();
   readonly #timer: NodeJS.Timeout | undefined;
+  readonly #every: number = 0;
+  #lastSweep: number = this.now;
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: ServeContextOptions) {
@@ -122,6 +139,7 @@ export class ServeContext {
     const enabled = [l.headerTimeoutMs, l.bodyIdleTimeoutMs, l.keepAliveTimeoutMs, l.requestTimeoutMs, l.writeTimeoutMs].filter((ms) => ms > 0);
     if (enabled.length > 0) {
       const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.floor(Math.min(...enabled) / 4)));
+      this.#every = every;
       this.#timer = setInterval(this.#sweep, every);
       this.#timer.unref();
     }
@@ -223,8 +241,29 @@ export class ServeContext {
 
   readonly #sweep = (): void => {
     const now = (this.now = Date.now());
-    for (const c of this.#live) c.sweep(now);
+    const gap = now - this.#lastSweep;
+    this.#lastSweep = now;
+    if (gap > 2 * this.#every) {
+      // Timers run before the I/O poll: bytes a client sent while the loop was held are still in
+      // the kernel now. Count one interval of the stall, read them, then judge.
+      this.clientClock += this.#every;
+      this.stalls++;
+      afterPoll(sweepAll, this);
+      return;
+    }
+    this.clientClock += Math.max(0, gap);
+    this.sweepConnections();
   };
+
+  /** Checks every connection's deadlines (the sweep; after a stall, once the waiting I/O was read). */
+  sweepConnections(): void {
+    const now = this.now;
+    for (const c of this.#live) c.sweep(now);
+  }
+}
+
+function sweepAll(ctx: ServeContext): void {
+  ctx.sweepConnections();
 }
 
 /**

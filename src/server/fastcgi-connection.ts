@@ -19,6 +19,7 @@ import { buildEnviron, type EnvironAddressing, type EnvironSource } from '../env
 import { APP_STATUS, RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import type { Environ, Responder } from '../app/types.ts';
 import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked, writeStallStart } from './context.ts';
+import { handOff, stopReading } from './handoff.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
 import { RequestInput, type InputOwner } from './request-input.ts';
 import { RequestSource } from './request-source.ts';
@@ -105,7 +106,11 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   /** Coarse time the sweep first saw our output stuck (writableNeedDrain); 0 = flowing. */
   #writeStuckSince = 0;
 
-  constructor(socket: Socket, ctx: ServeContext) {
+  /**
+   * `adopted`: a keep-alive connection another worker handed over between requests (see
+   * src/server/handoff.ts), with the bytes it had read and not yet decoded.
+   */
+  constructor(socket: Socket, ctx: ServeContext, adopted?: Buffer) {
     this.#socket = socket;
     this.#ctx = ctx;
     const l = ctx.limits;
@@ -120,7 +125,8 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     });
     this.#pauseAt = l.maxRequestsPerConnection > 1 ? MPX_INPUT_CAP : 0;
     this.#envBase = environBase(socket, ctx, 'fastcgi');
-    this.#phaseSince = this.#lastDataAt = ctx.now;
+    this.#phaseSince = this.#lastDataAt = ctx.clientClock;
+    if (adopted !== undefined) this.#served = 1;
     // Nagle holds the last small record of a response until the peer's delayed ACK: flup with
     // keep_conn served 114 req/s, 9,200 with TCP_NODELAY (PROTOCOLS.md "Measured pitfalls").
     socket.setNoDelay(true);
@@ -131,6 +137,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     socket.on('close', FastCgiConnection.#socketClose);
     socket.on('drain', FastCgiConnection.#socketDrain);
     ctx.metrics.connectionOpened('fastcgi');
+    if (adopted !== undefined && adopted.length > 0) this.#onData(adopted);
   }
 
   get inFlight(): number {
@@ -160,7 +167,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
 
   #onData(chunk: Buffer): void {
     if (this.#ended) return;
-    this.#lastDataAt = this.#ctx.now;
+    this.#lastDataAt = this.#ctx.clientClock;
     if (this.#phase === IDLE) this.#setPhase(HEAD);
     try {
       this.#decoder.push(chunk);
@@ -440,16 +447,42 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   // ---- lifecycle -------------------------------------------------------------------------------
 
   #idle(): void {
-    if (this.#closing || this.#ctx.draining) {
+    if (this.#closing) {
       this.#endSocket();
       return;
     }
     this.#setPhase(IDLE);
+    if (this.#ctx.draining) this.#leave();
+  }
+
+  /**
+   * Draining and idle (no request in flight, no record begun): hand the connection to the
+   * successor if there is one, so the front server's pooled connection lives on; else close it.
+   */
+  #leave(): void {
+    const sink = this.#ctx.handoff;
+    if (sink === undefined || this.#decoder.partial || this.#blocked > 0) {
+      this.#endSocket();
+      return;
+    }
+    this.flush();
+    // From here the bytes the peer sends stay in the kernel for the successor to read.
+    if (!stopReading(this.#socket)) {
+      this.#endSocket();
+      return;
+    }
+    this.#ended = true;
+    this.#setPhase(LINGER);
+    const socket = this.#socket;
+    void handOff(sink, 'fastcgi', socket, EMPTY).then((ok) => {
+      // One that could not be sent closes here (reading is stopped, so it cannot linger).
+      if (!ok && !socket.destroyed) socket.destroy();
+    });
   }
 
   #setPhase(phase: number): void {
     this.#phase = phase;
-    this.#phaseSince = this.#ctx.now;
+    this.#phaseSince = this.#ctx.clientClock;
   }
 
   /** Ends our side once everything written has been flushed; the peer's leftovers are discarded. */
@@ -475,16 +508,16 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
    * So is a request already arriving (HEAD). An idle KEEP_CONN connection closes after one more
    * I/O poll, so that a request nginx wrote into it from its pool just now, already in the kernel,
    * is served instead of dropped (a later one meets our FIN, and nginx retries a failed cached
-   * connection on a fresh one).
+   * connection on a fresh one). With a successor (ServeContext.handoff: a reload, a recycled
+   * worker) every one of these goes to it at its next idle point instead of closing.
    */
   drain(): void {
-    this.#closing = true;
     if (this.#requests.size === 0 && this.#served > 0 && this.#phase === IDLE) afterPoll(closeIfIdle, this);
   }
 
-  /** Draining: ends the connection if no request has started arriving since drain(). */
+  /** Draining: hands over (or ends) the connection if no request has started arriving since drain(). */
   closeIfIdle(): void {
-    if (this.#requests.size === 0 && this.#phase === IDLE) this.#endSocket();
+    if (this.#requests.size === 0 && this.#phase === IDLE && !this.#ended) this.#leave();
   }
 
   destroy(): void {
@@ -497,24 +530,26 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
   sweep(now: number): void {
     const l = this.#ctx.limits;
     if (l.writeTimeoutMs > 0 && this.#writeStuck(now, l.writeTimeoutMs)) return;
+    // The client's silence is measured on the stall-aware clock; requestTimeoutMs on the wall clock.
+    const quiet = this.#ctx.clientClock;
     switch (this.#phase) {
       case IDLE: {
         const limit = this.#served === 0 ? l.headerTimeoutMs : l.keepAliveTimeoutMs;
-        if (limit > 0 && now - this.#phaseSince >= limit) {
+        if (limit > 0 && quiet - this.#phaseSince >= limit) {
           if (this.#ctx.log.debugEnabled) this.#ctx.log.debug('fastcgi idle connection closed', { peer: peerOf(this.#socket), idleMs: limit });
           this.#socket.destroy();
         }
         return;
       }
       case HEAD:
-        if (l.headerTimeoutMs > 0 && now - this.#phaseSince >= l.headerTimeoutMs) {
+        if (l.headerTimeoutMs > 0 && quiet - this.#phaseSince >= l.headerTimeoutMs) {
           this.#ctx.log.info('fastcgi params not complete in time', { code: SERVER_ERRORS.HEADER_TIMEOUT, peer: peerOf(this.#socket), limit: 'headerTimeoutMs' });
           this.#ctx.metrics.rejected('timeout');
           this.#socket.destroy();
         }
         return;
       case ACTIVE: {
-        const bodyIdle = l.bodyIdleTimeoutMs > 0 && now - this.#lastDataAt >= l.bodyIdleTimeoutMs;
+        const bodyIdle = l.bodyIdleTimeoutMs > 0 && quiet - this.#lastDataAt >= l.bodyIdleTimeoutMs;
         const deadline = l.requestTimeoutMs;
         if (!bodyIdle && deadline === 0) return;
         for (const ex of this.#requests.values()) {
@@ -528,7 +563,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
         return;
       }
       default:
-        if (now - this.#phaseSince >= LINGER_MS) this.#socket.destroy();
+        if (quiet - this.#phaseSince >= LINGER_MS) this.#socket.destroy();
     }
   }
 

@@ -16,9 +16,11 @@ import { LazyAbort } from './request-source.ts';
 import { afterPoll, isDisconnect, peerOf, type ServeContext, type Tracked, writeStallStart } from './context.ts';
 import { SERVER_ERRORS, serverError } from './errors.ts';
 import { cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
+import { handOff, stopReading } from './handoff.ts';
 import { dispatchWithStatus } from '../status/endpoint.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const EMPTY: Buffer = Buffer.alloc(0);
 
 const servers = new WeakMap<ServeContext, Server>();
 const connections = new WeakMap<Socket, HttpConnection>();
@@ -36,10 +38,11 @@ export function httpServerFor(ctx: ServeContext): Server {
     maxHeaderSize: l.maxHeadersBytes,
     // postern's sweep owns the request deadline (requestTimeoutMs), so node's 300 s default is off.
     requestTimeout: 0,
-    headersTimeout: l.headerTimeoutMs,
+    // And headerTimeoutMs too (HttpConnection.sweep): node's check runs in the timers phase, before
+    // the I/O poll, so after a stall of this process it answered 408 to a request whose bytes sat
+    // unread in the kernel (issue 15). The sweep measures the client's silence instead.
+    headersTimeout: 0,
     keepAliveTimeout: l.keepAliveTimeoutMs,
-    // node checks headersTimeout on this interval (30 s by default): check as often as our sweep.
-    connectionsCheckingInterval: l.headerTimeoutMs > 0 ? Math.min(1000, Math.max(25, Math.floor(l.headerTimeoutMs / 4))) : 30_000,
     noDelay: true,
   });
   server.on('request', onRequest.bind(undefined, ctx));
@@ -59,15 +62,13 @@ export function closeHttpServer(ctx: ServeContext): void {
   server.close(() => undefined);
 }
 
-/** Serves one accepted socket as HTTP/1.1 until it closes. */
-export function serveHttpConnection(socket: Socket, ctx: ServeContext): void {
-  const conn = new HttpConnection(socket, ctx);
+/**
+ * Serves one accepted socket as HTTP/1.1 until it closes. `adopted`: a keep-alive connection
+ * another worker handed over between requests (src/server/handoff.ts).
+ */
+export function serveHttpConnection(socket: Socket, ctx: ServeContext, adopted = false): void {
+  const conn = new HttpConnection(socket, ctx, adopted);
   if (!ctx.admit(conn)) {
-    socket.destroy();
-    return;
-  }
-  if (ctx.draining) {
-    ctx.release(conn);
     socket.destroy();
     return;
   }
@@ -76,6 +77,8 @@ export function serveHttpConnection(socket: Socket, ctx: ServeContext): void {
   socket.on('close', conn.onClose);
   socket.on('drain', onDrain);
   httpServerFor(ctx).emit('connection', socket);
+  // Accepted (or adopted) while draining: served like the rest, then handed on or closed.
+  if (ctx.draining) conn.drain();
 }
 
 function onDrain(this: Socket): void {
@@ -131,13 +134,18 @@ export class HttpConnection implements Tracked {
   #idleSince: number;
   /** socket.bytesRead then: more since means a request is arriving. */
   #idleBytes = 0;
+  /** clientClock when the sweep first saw a request head arriving while idle; 0 = none seen. */
+  #headSince = 0;
+  /** Handed over (or closing): nothing more is done here. */
+  #leaving = false;
   /** Coarse time the sweep first saw our output stuck (writableNeedDrain); 0 = flowing. */
   #writeStuckSince = 0;
 
-  constructor(socket: Socket, ctx: ServeContext) {
+  constructor(socket: Socket, ctx: ServeContext, adopted: boolean) {
     this.socket = socket;
     this.#ctx = ctx;
-    this.#readChangedAt = this.#idleSince = ctx.now;
+    this.#readChangedAt = this.#idleSince = ctx.clientClock;
+    if (adopted) this.#served = 1;
   }
 
   get inFlight(): number {
@@ -146,6 +154,7 @@ export class HttpConnection implements Tracked {
 
   started(ex: HttpExchange): void {
     this.#served++;
+    this.#headSince = 0;
     this.exchanges.add(ex);
   }
 
@@ -161,12 +170,13 @@ export class HttpConnection implements Tracked {
   finished(ex: HttpExchange): void {
     this.exchanges.delete(ex);
     if (this.exchanges.size !== 0) return;
-    if (this.#ctx.draining) {
-      if (!this.socket.destroyed) this.socket.end();
-      return;
-    }
-    this.#idleSince = this.#ctx.now;
+    this.#idleSince = this.#ctx.clientClock;
     this.#idleBytes = this.socket.bytesRead;
+    if (this.#ctx.draining) {
+      // Handed on only at a message boundary: node has parsed the whole request (body included).
+      if (this.#ctx.handoff !== undefined && ex.requestComplete) this.#leave();
+      else if (!this.socket.destroyed) this.socket.end();
+    }
   }
 
   /**
@@ -180,15 +190,47 @@ export class HttpConnection implements Tracked {
     afterPoll(closeIfIdle, this);
   }
 
-  /** Draining and idle: closes unless a request has started arriving. */
+  /** Draining and idle: hands over (or closes) the connection unless a request has started arriving. */
   closeIfIdle(): void {
-    if (this.exchanges.size === 0 && this.socket.bytesRead === this.#idleBytes) this.socket.destroy();
+    if (this.exchanges.size === 0 && this.socket.bytesRead === this.#idleBytes) this.#leave();
+  }
+
+  /** Idle while draining: to the successor if there is one (the client never sees a close), else closed. */
+  #leave(): void {
+    if (this.#leaving || this.socket.destroyed) return;
+    this.#leaving = true;
+    const sink = this.#ctx.handoff;
+    const socket = this.socket;
+    // From the readStop on, the client's next request stays in the kernel for the successor.
+    if (sink === undefined || !stopReading(socket) || socket.bytesRead !== this.#idleBytes) {
+      socket.destroy();
+      return;
+    }
+    void handOff(sink, 'http', socket, EMPTY).then((ok) => {
+      if (!ok && !socket.destroyed) socket.destroy();
+    });
   }
 
   destroy(): void {
     const reason = serverError(SERVER_ERRORS.SHUTDOWN, 'the server is shutting down');
     for (const ex of [...this.exchanges]) ex.abort(reason);
     this.socket.destroy();
+  }
+
+  /** headerTimeoutMs passed with no complete request head: 408, then close. */
+  #headerTimeout(): void {
+    const ctx = this.#ctx;
+    this.#leaving = true;
+    ctx.protocolErrors++;
+    ctx.metrics.rejected('timeout');
+    ctx.log.info('http request head not complete in time', { code: SERVER_ERRORS.HEADER_TIMEOUT, peer: peerOf(this.socket), status: 408, limit: 'headerTimeoutMs' });
+    const socket = this.socket;
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const a = cannedAnswer(408);
+    socket.end(`HTTP/1.1 408 ${a.reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${String(a.body.length)}\r\nConnection: close\r\n\r\n${a.body.toString('latin1')}`, () => socket.destroy());
   }
 
   /** The socket drained: the peer is reading. */
@@ -210,17 +252,26 @@ export class HttpConnection implements Tracked {
   sweep(now: number): void {
     const l = this.#ctx.limits;
     if (l.writeTimeoutMs > 0 && this.#writeStuck(now, l.writeTimeoutMs)) return;
+    if (this.#leaving) return;
+    // The client's silence is measured on the stall-aware clock; requestTimeoutMs on the wall clock.
+    const quiet = this.#ctx.clientClock;
+    const read = this.socket.bytesRead;
     if (this.exchanges.size === 0) {
-      // node's headersTimeout covers this too; this bounds a graceful stop even where it does not.
-      if (this.#ctx.draining && l.headerTimeoutMs > 0 && now - this.#idleSince >= l.headerTimeoutMs) this.socket.destroy();
+      if (this.#served > 0 && read === this.#idleBytes) {
+        // Idle keep-alive: node's keepAliveTimeout closes it after a response; this covers an adopted one too.
+        if (l.keepAliveTimeoutMs > 0 && quiet - this.#idleSince >= l.keepAliveTimeoutMs) this.socket.destroy();
+        return;
+      }
+      // A request is owed (a fresh connection) or arriving: headerTimeoutMs from accept or its first byte.
+      if (this.#headSince === 0) this.#headSince = this.#served === 0 ? this.#idleSince : quiet;
+      if (l.headerTimeoutMs > 0 && quiet - this.#headSince >= l.headerTimeoutMs) this.#headerTimeout();
       return;
     }
-    const read = this.socket.bytesRead;
     if (read !== this.#bytesRead) {
       this.#bytesRead = read;
-      this.#readChangedAt = now;
+      this.#readChangedAt = quiet;
     }
-    const bodyIdle = l.bodyIdleTimeoutMs > 0 && now - this.#readChangedAt >= l.bodyIdleTimeoutMs;
+    const bodyIdle = l.bodyIdleTimeoutMs > 0 && quiet - this.#readChangedAt >= l.bodyIdleTimeoutMs;
     for (const ex of [...this.exchanges]) {
       if (l.requestTimeoutMs > 0 && now - ex.startedAt >= l.requestTimeoutMs) ex.timeout();
       else if (bodyIdle && ex.waitingForBody()) {
@@ -322,7 +373,8 @@ export class HttpExchange implements Responder, HttpEnvironContext, AbortNotifie
       if (!isFieldValue(value)) throw new PE(HEAD_ERRORS.BAD_HEADER_VALUE, `header ${name} has a forbidden character in its value`, { httpStatus: 500 });
       flat.push(name, value);
     }
-    if (this.#ctx.draining) flat.push('Connection', 'close');
+    // Draining with a successor, the connection is handed over after this response instead.
+    if (this.#ctx.draining && this.#ctx.handoff === undefined) flat.push('Connection', 'close');
     this.#headSent = true;
     this.#status = status;
     this.#length = completeLength(headers);
@@ -358,6 +410,11 @@ export class HttpExchange implements Responder, HttpEnvironContext, AbortNotifie
     // A failed app mid-body: an abrupt close is the only way to tell the client it is incomplete.
     if (appStatus !== 0 && incomplete(this.#length, this.#bytes, this.#req.method === 'HEAD')) this.#res.destroy();
     else this.#res.end();
+  }
+
+  /** node has parsed the whole request, body included. */
+  get requestComplete(): boolean {
+    return this.#req.complete;
   }
 
   waitingForBody(): boolean {

@@ -49,9 +49,10 @@ export function serveConnection(protocol: Protocol, socket: Socket, ctx: ServeCo
     socket.destroy();
     return;
   }
-  if (ctx.draining || ctx.connections >= ctx.limits.maxConnections) {
-    if (!ctx.draining) rejected(ctx, socket);
-    else ctx.metrics.rejected('draining');
+  // A connection accepted while draining (the listener closes in the same tick the stop begins)
+  // is served all the same: its client sent a request and must get an answer, not a close.
+  if (ctx.connections >= ctx.limits.maxConnections) {
+    rejected(ctx, socket);
     socket.destroy();
     return;
   }
@@ -61,6 +62,28 @@ export function serveConnection(protocol: Protocol, socket: Socket, ctx: ServeCo
   }
   const conn = protocol === 'fastcgi' ? new FastCgiConnection(socket, ctx) : new StreamConnection(socket, ctx, protocol);
   ctx.admit(conn);
+}
+
+/**
+ * Serves a keep-alive connection another worker handed over between requests (see
+ * src/server/handoff.ts), with the bytes it had read and not yet parsed. FastCGI and HTTP only:
+ * SCGI and uwsgi carry one request per connection, so none is ever idle to hand over.
+ */
+export function adoptConnection(protocol: Protocol, socket: Socket, ctx: ServeContext, buffered: Buffer): void {
+  socket.on('error', noop);
+  if (protocol === 'http') {
+    if (buffered.length > 0) socket.unshift(buffered);
+    serveHttpConnection(socket, ctx, true);
+    return;
+  }
+  if (protocol !== 'fastcgi' || ctx.connections >= ctx.limits.maxConnections) {
+    if (protocol === 'fastcgi') rejected(ctx, socket);
+    socket.destroy();
+    return;
+  }
+  const conn = new FastCgiConnection(socket, ctx, buffered);
+  ctx.admit(conn);
+  if (ctx.draining) conn.drain();
 }
 
 function noop(): void {}

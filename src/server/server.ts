@@ -1,14 +1,15 @@
 // The server object, from the caller's side (the CLI, a worker, a test): opens every listener,
 // serves the tree on them, reports counters, and stops gracefully or at once.
 
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Protocol } from '../app/types.ts';
 import { parseAddress } from './address.ts';
 import { ServeContext, type ServeStats } from './context.ts';
 import { closeHttpServer } from './http-connection.ts';
-import { createProtocolServer, listenOn, planListeners, takeSocketActivation, type BoundListener } from './listen.ts';
+import { adoptConnection, createProtocolServer, listenOn, planListeners, takeSocketActivation, type BoundListener } from './listen.ts';
 import { SERVER_DEFAULTS, type ServerOptions } from './options.ts';
 import { FCGI_WEB_SERVER_ADDRS } from './access.ts';
+import type { HandoffSink } from './handoff.ts';
 
 export interface PosternServer {
   /** What is listening, in the order given (systemd-activated sockets last). */
@@ -21,11 +22,19 @@ export interface PosternServer {
    * listener closed, whose request has not arrived yet, are still served: each gets
    * `headerTimeoutMs` from accept to send it, and closes after its response (HTTP with
    * `Connection: close`). Idle keep-alive connections close at once (a request already arriving
-   * on one is served first).
+   * on one is served first), or, after handOffTo(), go to the successor between requests.
    */
   close(): Promise<void>;
   /** Immediate stop: every request is aborted (its signal fires) and every socket destroyed. */
   closeNow(): void;
+  /**
+   * For the graceful stop that follows: idle keep-alive connections (FastCGI keep_conn, HTTP
+   * keep-alive) go to `sink` (a successor process) between requests instead of being closed, and
+   * HTTP responses no longer say `Connection: close`. Connections the sink refuses are closed.
+   */
+  handOffTo(sink: HandoffSink): void;
+  /** Serves a connection another server handed over idle (see handOffTo), with the bytes it had read and not parsed. */
+  adopt(protocol: Protocol, socket: Socket, buffered: Buffer): void;
   stats(): ServerStats;
 }
 
@@ -121,6 +130,14 @@ class Instance implements PosternServer {
     ctx.destroyAll();
     closeHttpServer(ctx);
     ctx.close();
+  }
+
+  handOffTo(sink: HandoffSink): void {
+    this.context.handoff = sink;
+  }
+
+  adopt(protocol: Protocol, socket: Socket, buffered: Buffer): void {
+    adoptConnection(protocol, socket, this.context, buffered);
   }
 
   stats(): ServerStats {

@@ -71,7 +71,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     const l = ctx.limits;
     const limits = { maxParamsBytes: l.maxParamsBytes, maxParamCount: l.maxParamCount, maxBodyBytes: l.maxBodyBytes };
     this.#decoder = protocol === 'scgi' ? new ScgiDecoder(this, limits) : new UwsgiDecoder(this, limits);
-    this.#phaseSince = this.#lastDataAt = ctx.now;
+    this.#phaseSince = this.#lastDataAt = ctx.clientClock;
     socket.setNoDelay(true);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
@@ -89,7 +89,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#ended) return;
-    this.#lastDataAt = this.#ctx.now;
+    this.#lastDataAt = this.#ctx.clientClock;
     try {
       this.#decoder.push(chunk);
     } catch (err) {
@@ -297,9 +297,11 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
   sweep(now: number): void {
     const l = this.#ctx.limits;
     if (l.writeTimeoutMs > 0 && this.#writeStuck(now, l.writeTimeoutMs)) return;
+    // The client's silence is measured on the stall-aware clock; requestTimeoutMs on the wall clock.
+    const quiet = this.#ctx.clientClock;
     switch (this.#phase) {
       case WAITING:
-        if (l.headerTimeoutMs > 0 && now - this.#phaseSince >= l.headerTimeoutMs) {
+        if (l.headerTimeoutMs > 0 && quiet - this.#phaseSince >= l.headerTimeoutMs) {
           this.#ctx.log.info(`${this.#protocol} request head not complete in time`, { code: SERVER_ERRORS.HEADER_TIMEOUT, peer: peerOf(this.#socket), limit: 'headerTimeoutMs' });
           this.#ctx.metrics.rejected('timeout');
           this.#socket.destroy();
@@ -314,14 +316,14 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
           this.#fail(serverError(SERVER_ERRORS.REQUEST_TIMEOUT, `the request ran past requestTimeoutMs (${String(l.requestTimeoutMs)})`, 504));
           return;
         }
-        if (l.bodyIdleTimeoutMs > 0 && this.#source?.waiting === true && now - this.#lastDataAt >= l.bodyIdleTimeoutMs) {
+        if (l.bodyIdleTimeoutMs > 0 && this.#source?.waiting === true && quiet - this.#lastDataAt >= l.bodyIdleTimeoutMs) {
           this.#ctx.metrics.rejected('timeout');
           this.#fail(serverError(SERVER_ERRORS.BODY_TIMEOUT, `no body bytes for bodyIdleTimeoutMs (${String(l.bodyIdleTimeoutMs)})`, 408));
         }
         return;
       }
       default:
-        if (now - this.#phaseSince >= LINGER_MS) this.#socket.destroy();
+        if (quiet - this.#phaseSince >= LINGER_MS) this.#socket.destroy();
     }
   }
 
@@ -385,7 +387,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     if (this.#ended) return;
     this.#ended = true;
     this.#phase = LINGER;
-    this.#phaseSince = this.#ctx.now;
+    this.#phaseSince = this.#ctx.clientClock;
     const s = this.#socket;
     s.end();
     // Read and drop what the peer still sends (an unread body) so closing does not reset the

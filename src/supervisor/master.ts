@@ -3,6 +3,7 @@
 // workers report. Everything here is I/O and bookkeeping; every decision is a pure function there.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EventLog } from '../log/types.ts';
 import { silentLog } from '../log/types.ts';
@@ -12,6 +13,7 @@ import { parseSocketMode, type ListenerSpec } from '../server/options.ts';
 import { resolveSocketOwner, type SocketOwner } from '../server/privileges.ts';
 import type { Protocol } from '../app/types.ts';
 import { bindListener, type MasterListener } from './listeners.ts';
+import { stopReading } from '../server/handoff.ts';
 import {
   FIRST_LISTENER_FD, TAG, WORKER_ENV, isWorkerMessage,
   type InflightReport, type MasterMessage, type PoolSnapshot, type WorkerInfo,
@@ -171,7 +173,8 @@ class Master<C> implements Supervisor {
   #signalHandlers: Array<['SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGUSR1', () => void]> = [];
   #nextCollect = 1;
   readonly #collectWaiters = new Map<number, (snapshot: unknown) => void>();
-  #counters = { crashes: 0, deadlineKills: 0, recycled: 0, reloads: 0, allWorkersBusy: 0 };
+  #counters = { crashes: 0, deadlineKills: 0, recycled: 0, reloads: 0, allWorkersBusy: 0, handedOver: 0 };
+  #nextAdopter = 0;
   /** Why workers went, oldest first, each waiting for the replacement spawned next. */
   #restartReasons: string[] = [];
   #busyCheckedAt = 0;
@@ -299,7 +302,8 @@ class Master<C> implements Supervisor {
       case 'drain': {
         const w = this.#workers.get(a.id);
         if (w === undefined) return;
-        this.#drain(w, 'drain', true);
+        // The pool drains a worker only once its replacements serve: its idle connections go to them.
+        this.#drain(w, 'drain', true, true);
         return;
       }
     }
@@ -374,7 +378,7 @@ class Master<C> implements Supervisor {
       lastRestartReason: this.#transition?.previous !== undefined && this.#transition.gen === gen ? 'reload' : this.#restartReasons.shift(),
     };
     this.#workers.set(id, rec);
-    child.on('message', (m: unknown) => this.#onMessage(rec, m));
+    child.on('message', (m: unknown, handle: unknown) => this.#onMessage(rec, m, handle));
     let gone = false;
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (gone) return;
@@ -413,7 +417,7 @@ class Master<C> implements Supervisor {
     }
   }
 
-  #onMessage(w: WorkerRec<C>, m: unknown): void {
+  #onMessage(w: WorkerRec<C>, m: unknown, handle?: unknown): void {
     if (!isWorkerMessage(m)) return;
     const t = now();
     switch (m.type) {
@@ -447,6 +451,39 @@ class Master<C> implements Supervisor {
       case 'pool-request':
         void this.collect().then((snapshot) => this.#send(w, { postern: TAG, type: 'pool', id: m.id, snapshot }));
         return;
+      case 'handoff':
+        if (typeof handle === 'object' && handle !== null) this.#passOn(w, m.protocol, handle as Socket, m.buffered);
+        return;
+    }
+  }
+
+  /**
+   * An idle keep-alive connection from a draining worker: to a serving worker of the current
+   * generation, round robin. With none (a stop began meanwhile) it closes, as an idle connection
+   * of a stopping server does.
+   */
+  #passOn(from: WorkerRec<C>, protocol: Protocol, socket: Socket, buffered: Uint8Array): void {
+    socket.on('error', noop);
+    // Node's IPC made a net.Socket that reads at once; our reads would be lost when it leaves
+    // again, so the bytes stay in the kernel for the adopter (src/server/handoff.ts).
+    if (!stopReading(socket)) {
+      socket.destroy();
+      return;
+    }
+    const serving = [...this.#workers.values()].filter((w) => w !== from && w.state === 'ready' && w.gen === this.#current && w.child.connected);
+    const to = serving[this.#nextAdopter++ % Math.max(1, serving.length)];
+    if (this.#stopping !== undefined || to === undefined) {
+      socket.destroy();
+      return;
+    }
+    try {
+      to.child.send({ postern: TAG, type: 'adopt', protocol, buffered } satisfies MasterMessage, socket, undefined, (err: Error | null) => {
+        if (err !== null && err !== undefined) this.#log.debug(`handing a ${protocol} connection to worker ${to.id} failed: ${err.message}`, { worker: to.id });
+      });
+      this.#counters.handedOver++;
+    } catch (err) {
+      this.#log.debug(`handing a ${protocol} connection to worker ${to.id} failed: ${String(err)}`, { worker: to.id });
+      socket.destroy();
     }
   }
 
@@ -493,7 +530,7 @@ class Master<C> implements Supervisor {
   }
 
   /** Graceful (or fast) stop of one worker, with a kill deadline behind it. */
-  #drain(w: WorkerRec<C>, planned: Planned, graceful: boolean): void {
+  #drain(w: WorkerRec<C>, planned: Planned, graceful: boolean, handoff = false): void {
     const p = w.gen.policy;
     const t = now();
     if (w.state === 'stopping' && graceful) return;
@@ -501,7 +538,7 @@ class Master<C> implements Supervisor {
     w.planned ??= planned;
     const deadline = t + (graceful ? p.shutdownTimeoutMs : 0) + p.killGraceMs;
     w.stopDeadline = Math.min(w.stopDeadline, deadline);
-    if (!this.#send(w, { postern: TAG, type: 'stop', graceful, timeoutMs: p.shutdownTimeoutMs })) w.child.kill('SIGTERM');
+    if (!this.#send(w, { postern: TAG, type: 'stop', graceful, timeoutMs: p.shutdownTimeoutMs, handoff })) w.child.kill('SIGTERM');
   }
 
   #kill(w: WorkerRec<C>, planned: Planned): void {

@@ -5,7 +5,10 @@
 //   init          once, right after spawn: who the worker is, its config, its listeners (inherited
 //                 fds), its request limit and heartbeat interval.
 //   stop          graceful: stop accepting, finish in flight (up to timeoutMs), exit 0;
-//                 fast: abort everything, exit 0.
+//                 fast: abort everything, exit 0. `handoff`: a successor serves, so idle
+//                 keep-alive connections are sent back (handoff) rather than closed.
+//   adopt         with a socket: a keep-alive connection a draining worker handed over idle;
+//                 serve it (`buffered`: bytes it had read and not parsed).
 //   reopen-logs   SIGUSR1 reached the master.
 //   collect       asks for the worker's metrics snapshot (reply: metrics with the same id).
 //   pool          answers a worker's pool-request with the whole pool's snapshot.
@@ -16,8 +19,11 @@
 //   fatal         startup failed (the worker exits 1 right after); code and message for the log.
 //   metrics       reply to collect: whatever the worker's metrics source returned (structured-clonable).
 //   pool-request  a worker (e.g. its status page) wants the whole pool's snapshot.
+//   handoff       with a socket: an idle keep-alive connection of a draining worker, for the
+//                 master to pass to a serving worker (adopt). See src/server/handoff.ts.
 
 import type { ListenerSpec } from '../server/options.ts';
+import type { Protocol } from '../app/types.ts';
 
 export const TAG = 1;
 
@@ -39,7 +45,8 @@ export type MasterMessage =
       readonly config: unknown; readonly listeners: readonly WorkerListener[]; readonly requestLimit: number;
       readonly heartbeatIntervalMs: number; readonly shutdownTimeoutMs: number;
     }
-  | { readonly postern: typeof TAG; readonly type: 'stop'; readonly graceful: boolean; readonly timeoutMs: number }
+  | { readonly postern: typeof TAG; readonly type: 'stop'; readonly graceful: boolean; readonly timeoutMs: number; readonly handoff?: boolean }
+  | { readonly postern: typeof TAG; readonly type: 'adopt'; readonly protocol: Protocol; readonly buffered: Uint8Array }
   | { readonly postern: typeof TAG; readonly type: 'reopen-logs' }
   | { readonly postern: typeof TAG; readonly type: 'collect'; readonly id: number }
   | { readonly postern: typeof TAG; readonly type: 'pool'; readonly id: number; readonly snapshot: unknown };
@@ -53,7 +60,8 @@ export type WorkerMessage =
     }
   | { readonly postern: typeof TAG; readonly type: 'fatal'; readonly code: string; readonly message: string }
   | { readonly postern: typeof TAG; readonly type: 'metrics'; readonly id: number; readonly snapshot: unknown }
-  | { readonly postern: typeof TAG; readonly type: 'pool-request'; readonly id: number };
+  | { readonly postern: typeof TAG; readonly type: 'pool-request'; readonly id: number }
+  | { readonly postern: typeof TAG; readonly type: 'handoff'; readonly protocol: Protocol; readonly buffered: Uint8Array };
 
 /** In-flight requests named per heartbeat: enough to name the stuck one, small enough to send each second. */
 export const MAX_REPORTED = 3;
@@ -73,13 +81,20 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
     case 'fatal': return typeof (m as Record<string, unknown>)['code'] === 'string';
     case 'metrics':
     case 'pool-request': return typeof (m as Record<string, unknown>)['id'] === 'number';
+    case 'handoff': return isHandedProtocol((m as Record<string, unknown>)['protocol']) && (m as Record<string, unknown>)['buffered'] instanceof Uint8Array;
     default: return false;
   }
 }
 
 export function isMasterMessage(m: unknown): m is MasterMessage {
   if (!tagged(m)) return false;
+  if (m.type === 'adopt') return isHandedProtocol((m as Record<string, unknown>)['protocol']) && (m as Record<string, unknown>)['buffered'] instanceof Uint8Array;
   return m.type === 'init' || m.type === 'stop' || m.type === 'reopen-logs' || m.type === 'collect' || m.type === 'pool';
+}
+
+/** Only keep-alive protocols have idle connections to hand over. */
+function isHandedProtocol(p: unknown): p is Protocol {
+  return p === 'fastcgi' || p === 'http';
 }
 
 /** Set in a worker's environment: its id. Its presence is what makes a process a postern worker. */
@@ -125,6 +140,8 @@ export interface MasterCounters {
   readonly reloads: number;
   /** Heartbeat intervals at which every serving worker had a request in flight (saturation; the master always counts it). */
   readonly allWorkersBusy?: number;
+  /** Idle keep-alive connections passed from a draining worker to a serving one (reloads, recycling). */
+  readonly handedOver?: number;
 }
 
 /** The whole pool, for a status page: the master's counters and each worker. */

@@ -2,8 +2,9 @@
 // server on the inherited listeners, then heartbeats, counts requests, answers metrics requests
 // and stops when told to (or when the master goes away).
 
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Environ, Responder } from '../app/types.ts';
+import type { Environ, Protocol, Responder } from '../app/types.ts';
 import type { EventLog } from '../log/types.ts';
 import { silentLog } from '../log/types.ts';
 import {
@@ -19,6 +20,10 @@ export interface WorkerServer {
   closeNow(): void | Promise<void>;
   /** Fallback request count when the tree is not tracked (`ctx.track`). */
   stats?(): { readonly requests: number; readonly inFlight: number };
+  /** Before a graceful stop with a successor: idle keep-alive connections go to `sink` instead of closing. */
+  handOffTo?(sink: (protocol: Protocol, socket: Socket, buffered: Buffer) => Promise<boolean>): void;
+  /** Serves a connection a draining worker handed over. */
+  adopt?(protocol: Protocol, socket: Socket, buffered: Buffer): void;
 }
 
 /** Anything with the Tree's dispatch method. */
@@ -91,12 +96,17 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
   const early: MasterMessage[] = [];
   let deliver: (m: MasterMessage) => void = (m) => { early.push(m); };
   let gotInit: (m: InitMessage) => void = noop;
+  // Connections handed over before the server is up wait here (the master sends only to ready workers).
+  const adoptions: Array<[Protocol, Socket, Buffer]> = [];
+  let adopt = (protocol: Protocol, socket: Socket, buffered: Buffer): void => { adoptions.push([protocol, socket, buffered]); };
   const init = await new Promise<InitMessage>((resolve) => {
     gotInit = resolve;
-    process.on('message', (m: unknown) => {
+    process.on('message', (m: unknown, handle: unknown) => {
       if (!isMasterMessage(m)) return;
       if (m.type === 'init') gotInit(m);
-      else deliver(m);
+      else if (m.type === 'adopt') {
+        if (isSocket(handle)) adopt(m.protocol, handle, Buffer.from(m.buffered.buffer, m.buffered.byteOffset, m.buffered.byteLength));
+      } else deliver(m);
     });
   });
   const inflight = new Map<number, Inflight>();
@@ -177,12 +187,13 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
   let stopped: Promise<number> | undefined;
   let resolveDone: (code: number) => void = noop;
   const done = new Promise<number>((resolve) => { resolveDone = resolve; });
-  const stop = (graceful: boolean, timeoutMs: number, why: string): Promise<number> => {
+  const stop = (graceful: boolean, timeoutMs: number, why: string, handoff = false): Promise<number> => {
     if (stopped !== undefined) {
       if (!graceful) void server?.closeNow();
       return stopped;
     }
-    log.info(`worker ${init.workerId} stopping (${why})`, { worker: init.workerId, graceful });
+    log.info(`worker ${init.workerId} stopping (${why})`, { worker: init.workerId, graceful, handoff });
+    if (graceful && handoff && process.connected) server?.handOffTo?.(sendToMaster);
     stopped = (async () => {
       clearInterval(heartbeat);
       if (server !== undefined) {
@@ -213,7 +224,9 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
   const onMessage = (m: MasterMessage): void => {
     switch (m.type) {
       case 'stop':
-        void stop(m.graceful, m.timeoutMs, 'the master asked');
+        void stop(m.graceful, m.timeoutMs, 'the master asked', m.handoff === true);
+        break;
+      case 'adopt':
         break;
       case 'reopen-logs':
         for (const fn of reopeners) {
@@ -268,9 +281,39 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
     await server.closeNow();
     return stopped;
   }
+  const srv = server;
+  adopt = (protocol, socket, buffered) => {
+    if (srv.adopt === undefined) socket.destroy();
+    else srv.adopt(protocol, socket, buffered);
+  };
+  for (const [protocol, socket, buffered] of adoptions.splice(0)) adopt(protocol, socket, buffered);
   send({ postern: TAG, type: 'ready' });
   beat();
   return done;
+}
+
+/**
+ * Sends an idle connection to the master for a serving worker (handoff). The fd is duplicated
+ * into the message (`keepOpen`), so our copy closes only after the message left: the connection
+ * is never without an owner, and the peer sees nothing.
+ */
+function sendToMaster(protocol: Protocol, socket: Socket, buffered: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!process.connected || process.send === undefined) {
+      resolve(false);
+      return;
+    }
+    const m: WorkerMessage = { postern: TAG, type: 'handoff', protocol, buffered };
+    try {
+      process.send(m, socket, { keepOpen: true }, (err: Error | null) => resolve(err === null || err === undefined));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+function isSocket(h: unknown): h is Socket {
+  return typeof h === 'object' && h !== null && typeof (h as { destroy?: unknown }).destroy === 'function' && typeof (h as { write?: unknown }).write === 'function';
 }
 
 function noop(): void {}

@@ -49,6 +49,13 @@ test('IPC guards accept tagged messages only', () => {
   assert.equal(isWorkerMessage({ postern: TAG, type: 'nope' }), false);
   assert.equal(isMasterMessage({ postern: TAG, type: 'stop', graceful: true, timeoutMs: 1 }), true);
   assert.equal(isMasterMessage(null), false);
+  // Hand-over: only the keep-alive protocols, with the bytes read and not parsed.
+  assert.equal(isWorkerMessage({ postern: TAG, type: 'handoff', protocol: 'fastcgi', buffered: Buffer.alloc(0) }), true);
+  assert.equal(isWorkerMessage({ postern: TAG, type: 'handoff', protocol: 'scgi', buffered: Buffer.alloc(0) }), false);
+  assert.equal(isWorkerMessage({ postern: TAG, type: 'handoff', protocol: 'http' }), false);
+  assert.equal(isMasterMessage({ postern: TAG, type: 'adopt', protocol: 'http', buffered: new Uint8Array(2) }), true);
+  assert.equal(isMasterMessage({ postern: TAG, type: 'adopt', protocol: 'uwsgi', buffered: new Uint8Array(0) }), false);
+  assert.equal(isMasterMessage({ postern: TAG, type: 'stop', graceful: true, timeoutMs: 1, handoff: true }), true);
 });
 
 test('runWorker outside a supervised worker fails with POSTERN_ERR_NOT_A_WORKER', async () => {
