@@ -64,6 +64,7 @@ export interface OptionValues {
   nodeBridge: NodeBridge;
   config: string | undefined;
   workers: number;
+  idleTimeoutMs: number;
   heartbeatIntervalMs: number;
   workerStartTimeoutMs: number;
   respawnDelayMs: number;
@@ -244,6 +245,12 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
       + 'then one worker runs under a master, as in PHP-FPM, with no flag to forget (uWSGI needs --master for the same).',
     env: 'POSTERN_WORKERS', flag: '--workers', valueName: 'N',
   },
+  idleTimeoutMs: timeout('idleTimeoutMs', 0,
+    'Started by a front server on its socket (fd 0: mod_fcgid, lighttpd bin-path, spawn-fcgi): exit after this long with no request '
+      + 'and no connection open, as the spawner expects of an idle child (it starts a new one on the next request); 0 = never. '
+      + 'In that mode maxRequestsPerWorker, maxWorkerRssMiB and maxWorkerLifetimeMs also make the process exit (no master replaces it). '
+      + 'Ignored when postern opens its own listeners.',
+    'process'),
   heartbeatIntervalMs: timeout('heartbeatIntervalMs', 1000,
     `How often each worker reports to the master (requests served, memory, requests in flight); a worker silent for 3 intervals is late, and past requestTimeoutMs + killGraceMs it is killed. ${MASTER_ONLY}`,
     'process', 10),
