@@ -18,7 +18,10 @@ const uploadSha = createHash('sha256').update(upload).digest('hex');
 
 let site: SpawnedSite;
 before(() => { site = spawnedSite(); });
-after(() => { site.remove(); });
+after(async () => {
+  await site.stopStrays();
+  site.remove();
+});
 
 /** True once `pid` has exited (gone, or a zombie nobody reaped yet). */
 function gone(pid: number): boolean {
@@ -38,7 +41,7 @@ async function until(what: string, check: () => boolean, ms = 10_000): Promise<v
   }
 }
 
-interface Where { script: string; path: string; query: string; protocol: string; pid: number }
+interface Where { script: string; path: string; query: string; protocol: string; pid: number; envPath: string | null }
 
 async function get(front: RunningFront, path: string): Promise<{ status: number; type: string | null; body: Buffer }> {
   const r = await fetch(front.url(path));
@@ -99,17 +102,20 @@ test('Apache mod_fcgid with an .htaccess front controller starts postern bare; i
     assert.notEqual(again.pid, where.pid);
   } finally {
     await front.stop();
+    await site.stopStrays();
   }
 });
 
-test('lighttpd bin-path starts postern with no environment at all; SIGTERM in flight finishes the request', async () => {
+test('lighttpd bin-path starts postern with no environment (no PATH); SIGTERM in flight finishes the request', async () => {
   const front = await startLighttpd(site, site.wrapper('lighttpd.fcgi'));
   try {
     await commonAnswers(front, 'fastcgi');
     const where = JSON.parse((await get(front, '/t/where/x')).body.toString()) as Where;
+    assert.equal(where.envPath, null, 'lighttpd passed no PATH');
     await signalInFlight(where.pid, 'SIGTERM', fetchSlow(front));
   } finally {
     await front.stop();
+    await site.stopStrays();
   }
 });
 
@@ -137,7 +143,7 @@ test('spawn-fcgi with env -i: FastCGI on fd 0, maxRequestsPerWorker, idleTimeout
   });
   assert.deepEqual(JSON.parse(post.text), { bytes: TEN_MIB, sha256: uploadSha, type: 'application/octet-stream' });
   const w = await whereOver(plain.socket);
-  assert.deepEqual([w.pid, w.script, w.path], [plain.pid, '/t', '/where/x']);
+  assert.deepEqual([w.pid, w.script, w.path, w.envPath], [plain.pid, '/t', '/where/x', null]);
   // SIGUSR1 under libfcgi's convention: finish the request, then exit.
   await signalInFlight(plain.pid, 'SIGUSR1', async () => {
     const r = await fcgiRequest({ path: plain.socket }, { params: params('/t/slow?ms=1200') });

@@ -3,7 +3,7 @@
 // `bin-path`, and spawn-fcgi. Each gets a private directory (mode 0755, so Apache's `www-data`
 // children can read it when the suite runs as root), a wrapper script that starts postern with
 // absolute paths only (the spawners pass little or no environment: no PATH), and free ports.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +38,7 @@ export const tools = mark(async (environ, start) => {
   const text = (s) => { start('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', String(Buffer.byteLength(s))]]); return [s]; };
   if (path.startsWith('/where')) {
     return text(JSON.stringify({ script: environ.SCRIPT_NAME, path: environ.PATH_INFO, query: environ.QUERY_STRING, uri: environ.REQUEST_URI ?? null,
-      protocol: environ['postern.protocol'], method: environ.REQUEST_METHOD, pid: process.pid }));
+      protocol: environ['postern.protocol'], method: environ.REQUEST_METHOD, pid: process.pid, envPath: process.env.PATH ?? null }));
   }
   if (path === '/echo') {
     const hash = createHash('sha256');
@@ -77,6 +77,12 @@ export interface SpawnedSite {
   readonly docroot: string;
   /** Writes an executable wrapper (`#!/bin/sh`, absolute paths only) that runs postern with `args`. */
   wrapper(name: string, args?: readonly string[]): string;
+  /**
+   * Stops (SIGTERM, then SIGKILL) every postern still running from this site, by pid: a spawner
+   * stopped right after it restarted its backend may leave one behind (seen with lighttpd), and it
+   * would hold the test runner's pipes open.
+   */
+  stopStrays(): Promise<void>;
   remove(): void;
 }
 
@@ -102,6 +108,20 @@ export function spawnedSite(): SpawnedSite {
       const quoted = [...nodeArgs, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
       writeFileSync(path, `#!/bin/sh\n# What docs/shared-hosting.md shows: absolute paths, since the spawner may pass no PATH.\nexec ${quoted}\n`, { mode: 0o755 });
       return path;
+    },
+    async stopStrays() {
+      const strays = (): number[] => readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d)).filter((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+          return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(launcher);
+        } catch {
+          return false;
+        }
+      }).map(Number);
+      const signal = (sig: NodeJS.Signals): void => { for (const pid of strays()) { try { process.kill(pid, sig); } catch { /* gone already */ } } };
+      signal('SIGTERM');
+      for (let i = 0; i < 100 && strays().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      signal('SIGKILL');
     },
     remove() { rmSync(dir, { recursive: true, force: true }); },
   };
@@ -182,7 +202,11 @@ ${modConf}${extra}
   return { port, url: (p) => `http://127.0.0.1:${port}${p}`, errorLog: () => readSafe(errorLog), pid: daemon.pid, stop: () => daemon.stop() };
 }
 
-/** lighttpd with `fastcgi.server` starting the wrapper itself (`bin-path`) for every path. */
+/**
+ * lighttpd with `fastcgi.server` starting the wrapper itself (`bin-path`) for every path, passing it
+ * no environment (`bin-copy-environment` names only a variable that is not set; unset, lighttpd
+ * would pass its own whole environment).
+ */
 export async function startLighttpd(site: SpawnedSite, wrapper: string): Promise<RunningFront> {
   const port = await freePort();
   const conf = join(site.dir, 'lighttpd.conf');
@@ -196,6 +220,7 @@ fastcgi.server = ( "/" => ( "postern" => (
   "socket" => "${site.dir}/lighttpd-fcgi.sock",
   "bin-path" => "${wrapper}",
   "check-local" => "disable",
+  "bin-copy-environment" => ( "POSTERN_TEST_NO_SUCH_VARIABLE" ),
   "max-procs" => 1
 ) ) )
 `);
