@@ -37,6 +37,7 @@ import { servingFd0, startModeFor } from './spawn/start.ts';
 import { cgiParams, serveCgi } from './spawn/cgi.ts';
 import { describeExit, watchSpawned, type SpawnedWatch } from './spawn/lifecycle.ts';
 import { requestLimit } from './supervisor/policy/recycle.ts';
+import { watchTouch, type TouchWatch } from './touch-reload.ts';
 
 /** Exit statuses: 0 ok or a requested stop, 1 a failure while running, 2 a usage or config error. */
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
@@ -433,7 +434,13 @@ async function serveSupervised(program: Command, io: CliIo, config: PosternConfi
     return EXIT.FAILURE;
   }
   log.info(`postern ${packageVersion()} ready (master pid ${process.pid}, ${supervisor.workers().length} workers)`);
+  const file = config.reloadOnTouch;
+  const touch = file === undefined ? undefined : watchTouch(file, () => {
+    log.info(`${file} was touched: reloading`);
+    supervisor.reload().catch((err: unknown) => { log.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`); });
+  });
   const status = await supervisor.exited;
+  touch?.stop();
   log.close();
   return status;
 }
@@ -596,7 +603,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
     let reloading: Promise<void> = Promise.resolve();
     let generation = 0;
     // Spawned: the limits that end this process (idleTimeoutMs, maxRequestsPerWorker…), polled.
-    const watching: { watch?: SpawnedWatch | undefined } = {};
+    const watching: { watch?: SpawnedWatch | undefined; touch?: TouchWatch | undefined } = {};
     // Servers a reload replaced, still finishing their in-flight requests.
     const retiring = new Set<PosternServer>();
 
@@ -604,6 +611,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       if (finished) return;
       finished = true;
       watching.watch?.stop();
+      watching.touch?.stop();
       for (const [sig, fn] of handlers) io.signals.off(sig, fn);
       log.close();
       // Every access and event line is written before the command returns; a spawned process then
@@ -687,6 +695,14 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       ['SIGUSR1', spawned ? () => { stop('SIGUSR1'); } : () => { log.reopen(); }],
     ];
     for (const [sig, fn] of handlers) io.signals.on(sig, fn);
+    // Set at start; a reload that changes it takes effect at the next start.
+    const touchFile = config.reloadOnTouch;
+    if (touchFile !== undefined) {
+      watching.touch = watchTouch(touchFile, () => {
+        log.info(`${touchFile} was touched: reloading`);
+        onHup();
+      });
+    }
     watching.watch = !spawned ? undefined : watchSpawned(() => server.stats(), {
       idleTimeoutMs: config.idleTimeoutMs,
       requestLimit: requestLimit(config, Math.random()),

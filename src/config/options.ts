@@ -65,6 +65,7 @@ export interface OptionValues {
   config: string | undefined;
   workers: number;
   idleTimeoutMs: number;
+  reloadOnTouch: string | undefined;
   heartbeatIntervalMs: number;
   workerStartTimeoutMs: number;
   respawnDelayMs: number;
@@ -251,6 +252,12 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
       + 'In that mode maxRequestsPerWorker, maxWorkerRssMiB and maxWorkerLifetimeMs also make the process exit (no master replaces it). '
       + 'Ignored when postern opens its own listeners.',
     'process'),
+  reloadOnTouch: {
+    name: 'reloadOnTouch', group: 'process', type: 'string', format: 'path', default: undefined, defaultText: 'unset (off)',
+    help: 'Reload gracefully, as on SIGHUP, when this file\'s modification time changes (`touch tmp/restart.txt`, as with Passenger), '
+      + 'for hosts where you cannot send signals. Checked once a second; the file need not exist until the first touch.',
+    env: 'POSTERN_RELOAD_ON_TOUCH', flag: '--reload-on-touch', valueName: 'FILE',
+  },
   heartbeatIntervalMs: timeout('heartbeatIntervalMs', 1000,
     `How often each worker reports to the master (requests served, memory, requests in flight); a worker silent for 3 intervals is late, and past requestTimeoutMs + killGraceMs it is killed. ${MASTER_ONLY}`,
     'process', 10),
