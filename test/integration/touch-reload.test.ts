@@ -3,7 +3,7 @@
 // failing while requests keep coming.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { get, scratch, startCli, until } from './operate-helpers.ts';
 import { touched } from '../../src/touch-reload.ts';
@@ -24,6 +24,12 @@ test('touched: the file appearing or its mtime changing; not its removal, not an
   assert.equal(touched({ mtimeMs: 1000 }, { mtimeMs: 1000 }), false);
   assert.equal(touched({ mtimeMs: 1000 }, { mtimeMs: 0 }), false);
 });
+
+/** Replaces the version atomically: a worker importing the app meanwhile reads the old or the new one, never a truncated file. */
+function setVersion(dir: string, v: string): void {
+  writeFileSync(join(dir, 'version.tmp'), v);
+  renameSync(join(dir, 'version.tmp'), join(dir, 'version.txt'));
+}
 
 for (const workers of [1, 2]) {
   test(`a touch reloads the apps with no failed request under load (workers: ${String(workers)})`, async () => {
@@ -59,14 +65,15 @@ for (const workers of [1, 2]) {
       };
       const load = Promise.all([client(), client()]);
       await new Promise((r) => setTimeout(r, 300));
-      writeFileSync(join(s.dir, 'version.txt'), 'v2');
+      setVersion(s.dir, 'v2');
       // The directory and file appear now (Passenger's tmp/restart.txt need not exist beforehand).
       mkdirSync(join(s.dir, 'tmp'));
       writeFileSync(join(s.dir, 'tmp', 'restart.txt'), '');
       await until(async () => (await get(port, '/', { connection: 'close' })).text === 'v2', 60_000, 'the reloaded app');
       await cli.waitFor('restart.txt was touched: reloading');
+      await cli.waitFor(workers === 1 ? 'reloaded (same listeners' : 'reloaded: generation 2');
       // A second touch (mtime moved on) reloads again.
-      writeFileSync(join(s.dir, 'version.txt'), 'v3');
+      setVersion(s.dir, 'v3');
       const later = new Date(Date.now() + 5000);
       utimesSync(join(s.dir, 'tmp', 'restart.txt'), later, later);
       await until(async () => (await get(port, '/', { connection: 'close' })).text === 'v3', 60_000, 'the second reload');
