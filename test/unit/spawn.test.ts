@@ -195,3 +195,27 @@ test('CGI: a body short of CONTENT_LENGTH fails the app\'s read; a bad CONTENT_L
   assert.ok(m.lines().some((l) => l.code === CGI_ERRORS.BAD_CONTENT_LENGTH));
   assert.ok(m.lines().some((l) => l.code === CGI_ERRORS.BODY_TOO_LARGE));
 });
+
+test('CGI: a streaming body streams: the head and first chunk reach stdout before the app has finished', async () => {
+  const { log } = memoryLog();
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => { release = r; });
+  const seen: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      seen.push(Buffer.from(chunk).toString('latin1'));
+      if (seen.join('').includes('first')) release();
+      cb();
+    },
+  });
+  const streaming = native(async function* (_environ: Environ, start) {
+    start('200 OK', [['Content-Type', 'text/plain']]);
+    yield 'first';
+    // Only continues once the test saw `first` on stdout: a buffered response would deadlock here.
+    await gate;
+    yield 'second';
+  } as NativeApp);
+  const code = await serveCgi({ params: env({ REQUEST_URI: '/' }), stdin: Readable.from([]), stdout: out, tree: new Tree().mount(streaming, '/'), log, maxBodyBytes: 0, trustForwardedProto: false });
+  assert.equal(code, 0);
+  assert.equal(seen.join(''), 'Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nfirstsecond');
+});
