@@ -21,7 +21,7 @@ const APACHE_MODULES_DIR = '/usr/lib/apache2/modules';
 /**
  * What the suite spawns or reads, and the Debian/Ubuntu package that brings it. Keep in step with
  * test/helpers/front/nginx.ts (stock params files), apache.ts (the modules it loads by path) and
- * test/integration/socket-fastcgi.test.ts (cgi-fcgi).
+ * test/integration/socket-fastcgi.test.ts (cgi-fcgi), spawners.ts (mod_fcgid, mod_cgid, lighttpd, spawn-fcgi).
  */
 const REQUIREMENTS = [
   { kind: 'command', name: 'nginx', pkg: 'nginx' },
@@ -35,6 +35,12 @@ const REQUIREMENTS = [
   // A module of apache2-bin since Debian 11; the package name is kept for older releases.
   { kind: 'file', name: `${APACHE_MODULES_DIR}/mod_proxy_uwsgi.so`, pkg: 'libapache2-mod-proxy-uwsgi' },
   { kind: 'command', name: 'cgi-fcgi', pkg: 'libfcgi-bin' },
+  // The spawners of test/integration/spawned.test.ts (test/helpers/front/spawners.ts).
+  { kind: 'file', name: `${APACHE_MODULES_DIR}/mod_fcgid.so`, pkg: 'libapache2-mod-fcgid' },
+  { kind: 'file', name: `${APACHE_MODULES_DIR}/mod_cgid.so`, pkg: 'apache2' },
+  { kind: 'file', name: `${APACHE_MODULES_DIR}/mod_rewrite.so`, pkg: 'apache2' },
+  { kind: 'command', name: 'lighttpd', pkg: 'lighttpd' },
+  { kind: 'command', name: 'spawn-fcgi', pkg: 'spawn-fcgi' },
 ];
 
 function searchDirs() {
@@ -96,10 +102,10 @@ function main() {
     console.error(`test-prereqs: the install failed. Run it yourself:\n\n    ${command}`);
     return 1;
   }
-  // apt starts the packaged services on port 80; the tests run their own instances on free ports.
+  // apt starts the packaged services on port 80 (lighttpd too); the tests run their own instances on free ports.
   const service = findCommand('service', dirs);
   if (service !== undefined) {
-    for (const s of ['nginx', 'apache2']) {
+    for (const s of ['nginx', 'apache2', 'lighttpd']) {
       const argv = as([service, s, 'stop']);
       spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
     }

@@ -33,6 +33,11 @@ import { isWorkerProcess, runSupervised, runWorker } from './supervisor/index.ts
 import type { Supervisor, SupervisorSettings } from './supervisor/index.ts';
 import { dropPrivileges, lookupGroup, lookupUser, PRIVILEGE_ERRORS, PrivilegeError, rootCheck } from './server/privileges.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS, formatHealth, healthTarget, HEALTH_ERRORS, probeHealth } from './health.ts';
+import { servingFd0, startModeFor } from './spawn/start.ts';
+import { cgiParams, serveCgi } from './spawn/cgi.ts';
+import { describeExit, watchSpawned, type SpawnedWatch } from './spawn/lifecycle.ts';
+import { requestLimit } from './supervisor/policy/recycle.ts';
+import { watchTouch, type TouchWatch } from './touch-reload.ts';
 
 /** Exit statuses: 0 ok or a requested stop, 1 a failure while running, 2 a usage or config error. */
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
@@ -398,14 +403,15 @@ export function supervisorSettings(config: PosternConfig): SupervisorSettings<Po
  * workers > 1, or a policy only a master can carry out (`needsMaster`): this process becomes the
  * master; it binds the listeners and re-runs this command as each worker.
  */
-async function serveSupervised(program: Command, io: CliIo, config: PosternConfig, log: OperatorLogs): Promise<number> {
+async function serveSupervised(program: Command, io: CliIo, config: PosternConfig, log: OperatorLogs, spawned: boolean): Promise<number> {
   const { flags } = commandLineValues(program);
   let supervisor: Supervisor;
   try {
     supervisor = await runSupervised<PosternConfig>({
       ...supervisorSettings(config),
       loadConfig: () => {
-        const next = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+        const resolved = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+        const next = spawned ? servingFd0(resolved) : resolved;
         log.configure(next);
         for (const w of next.warnings) log.warn(w);
         return Promise.resolve(supervisorSettings(next));
@@ -428,7 +434,13 @@ async function serveSupervised(program: Command, io: CliIo, config: PosternConfi
     return EXIT.FAILURE;
   }
   log.info(`postern ${packageVersion()} ready (master pid ${process.pid}, ${supervisor.workers().length} workers)`);
+  const file = config.reloadOnTouch;
+  const touch = file === undefined ? undefined : watchTouch(file, () => {
+    log.info(`${file} was touched: reloading`);
+    supervisor.reload().catch((err: unknown) => { log.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`); });
+  });
   const status = await supervisor.exited;
+  touch?.stop();
   log.close();
   return status;
 }
@@ -516,8 +528,18 @@ async function serveAsWorker(io: CliIo): Promise<number> {
 async function serve(program: Command, io: CliIo): Promise<number> {
   if (isWorkerProcess(io.env)) return serveAsWorker(io);
   const { flags } = commandLineValues(program);
-  let config = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+  const resolved = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+  const mode = startModeFor(resolved, io.env);
+  if (mode.kind === 'cgi') return exitWhenReal(io, await serveCgiRequest(resolved, io));
+  // Started by a front server on its socket: FastCGI on fd 0, one process, gone when told or idle.
+  const spawned = mode.kind === 'fd0';
+  const load = (c: PosternConfig): PosternConfig => (spawned ? servingFd0(c) : c);
+  let config = load(resolved);
   const log: OperatorLogs = createOperatorLogs(config, io);
+  if (spawned) {
+    log.info(`fd 0 is a listening ${mode.fd0.family ?? 'socket'}${mode.fd0.family === undefined ? '' : ' socket'} and no listener is configured: serving FastCGI on it (started by a front server)`,
+      { address: 'fd:0', family: mode.fd0.family ?? 'unknown' });
+  }
   for (const w of config.warnings) log.warn(w);
   const refusal = rootRefusal(config, log);
   if (refusal !== undefined) {
@@ -538,7 +560,12 @@ async function serve(program: Command, io: CliIo): Promise<number> {
   // Dropping privileges needs the master/worker split too: the master binds as root, each worker
   // switches user before it imports the apps.
   // One worker and nothing for a master to do: a single process, the fastest path (and the default run).
-  if (needsMaster(config) || switchesUser(config)) return serveSupervised(program, io, config, log);
+  // Spawned with workers: 1, the recycling limits end this process instead (the spawner starts the next).
+  const supervised = spawned ? config.workers > 1 : needsMaster(config);
+  if (supervised || switchesUser(config)) {
+    if (spawned && config.idleTimeoutMs > 0) log.warn('idleTimeoutMs applies to a single process; with a master (workers > 1, user/group) it is ignored');
+    return serveSupervised(program, io, config, log, spawned);
+  }
   const tree = new SwappableTree(await loadTree(config, log));
   let server: PosternServer;
   let accessLog: ManagedAccessLog | undefined;
@@ -575,19 +602,25 @@ async function serve(program: Command, io: CliIo): Promise<number> {
     let finished = false;
     let reloading: Promise<void> = Promise.resolve();
     let generation = 0;
+    // Spawned: the limits that end this process (idleTimeoutMs, maxRequestsPerWorker…), polled.
+    const watching: { watch?: SpawnedWatch | undefined; touch?: TouchWatch | undefined } = {};
     // Servers a reload replaced, still finishing their in-flight requests.
     const retiring = new Set<PosternServer>();
 
     const finish = (code: number): void => {
       if (finished) return;
       finished = true;
+      watching.watch?.stop();
+      watching.touch?.stop();
       for (const [sig, fn] of handlers) io.signals.off(sig, fn);
       log.close();
-      // Every access and event line is written before the command returns.
-      void log.closed.finally(() => { resolveStatus(code); });
+      // Every access and event line is written before the command returns; a spawned process then
+      // exits even if an app left a timer or socket open (the spawner waits for the exit).
+      void log.closed.finally(() => { resolveStatus(spawned ? exitWhenReal(io, code) : code); });
     };
-    const stop = (signal: 'SIGTERM' | 'SIGINT'): void => {
+    const stop = (signal: 'SIGTERM' | 'SIGINT' | 'SIGUSR1' | 'limit'): void => {
       if (stopping === 'fast') return;
+      watching.watch?.stop();
       // SIGINT, or a second signal during a graceful stop, stops at once.
       const fast = signal === 'SIGINT' || stopping !== undefined;
       stopping = fast ? 'fast' : 'graceful';
@@ -608,7 +641,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       let next: PosternConfig;
       let nextTree: Tree;
       try {
-        next = resolveConfig({ flags, env: io.env, cwd: io.cwd });
+        next = load(resolveConfig({ flags, env: io.env, cwd: io.cwd }));
         nextTree = await loadTree(next, log, `${process.pid}-${generation}`);
       } catch (err) {
         const why = err instanceof ConfigError ? err.issues.map(formatIssue).join('; ') : String(err);
@@ -657,8 +690,65 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       ['SIGTERM', () => { stop('SIGTERM'); }],
       ['SIGINT', () => { stop('SIGINT'); }],
       ['SIGHUP', onHup],
-      ['SIGUSR1', () => { log.reopen(); }],
+      // Spawned: SIGUSR1 is libfcgi's "finish the request, then exit" (os_unix.c), not a log reopen:
+      // a spawned process logs to stderr, and the next one opens any logFile afresh.
+      ['SIGUSR1', spawned ? () => { stop('SIGUSR1'); } : () => { log.reopen(); }],
     ];
     for (const [sig, fn] of handlers) io.signals.on(sig, fn);
+    // Set at start; a reload that changes it takes effect at the next start.
+    const touchFile = config.reloadOnTouch;
+    if (touchFile !== undefined) {
+      watching.touch = watchTouch(touchFile, () => {
+        log.info(`${touchFile} was touched: reloading`);
+        onHup();
+      });
+    }
+    watching.watch = !spawned ? undefined : watchSpawned(() => server.stats(), {
+      idleTimeoutMs: config.idleTimeoutMs,
+      requestLimit: requestLimit(config, Math.random()),
+      maxRequestsPerWorker: config.maxRequestsPerWorker,
+      maxRequestsJitter: config.maxRequestsJitter,
+      maxWorkerRssMiB: config.maxWorkerRssMiB,
+      maxWorkerLifetimeMs: config.maxWorkerLifetimeMs,
+    }, (why) => {
+      log.info(`exiting: ${describeExit(why)}; the front server starts a new process when needed`, { reason: why.reason });
+      stop('limit');
+    });
   });
+}
+
+/**
+ * In the real process (not a test's CliIo), exit now with `code`: after one CGI request, or when a
+ * spawned process stopped, nothing an app left open may keep it alive.
+ */
+function exitWhenReal(io: CliIo, code: number): number {
+  if (io.signals === process) process.exit(code);
+  return code;
+}
+
+/**
+ * Plain CGI (RFC 3875): the one request in the environment and on stdin, answered on stdout. Only
+ * warnings and errors are logged unless logLevel says otherwise: each line lands in the front
+ * server's error log, once per request.
+ */
+async function serveCgiRequest(config: PosternConfig, io: CliIo): Promise<number> {
+  const log: OperatorLogs = createOperatorLogs({ ...config, logLevel: config.sources.logLevel === 'default' ? 'warn' : config.logLevel }, io);
+  try {
+    for (const w of config.warnings) log.warn(w);
+    // Root with user/group set: switch before the apps are imported; otherwise only checked.
+    dropPrivileges({ user: config.user, group: config.group });
+    const tree = await loadTree(config, log);
+    return await serveCgi({
+      params: cgiParams(io.env, io.env === process.env ? '/proc/self/environ' : undefined),
+      stdin: process.stdin,
+      stdout: process.stdout,
+      tree,
+      log,
+      maxBodyBytes: config.maxBodyBytes,
+      trustForwardedProto: config.trustForwardedProto,
+    });
+  } finally {
+    log.close();
+    await log.closed;
+  }
 }

@@ -30,7 +30,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { RequestHead } from '../protocols/common/events.ts';
 import { internalized } from '../protocols/common/latin1.ts';
-import type { AbortNotifier, Environ, Protocol, RoleName } from './app/types.ts';
+import type { AbortNotifier, Environ, EnvironProtocol, RoleName } from './app/types.ts';
 import { normalizePath, requestPath, requestQuery } from './app/path.ts';
 
 /**
@@ -45,7 +45,7 @@ export interface EnvironSource {
 
 /** The connection-level facts `buildEnviron` falls back on, besides the params. */
 export interface EnvironAddressing {
-  readonly protocol: Protocol;
+  readonly protocol: EnvironProtocol;
   /** The peer of our socket (the front server); used only when REMOTE_ADDR/REMOTE_PORT are not sent. */
   readonly remoteAddress?: string;
   readonly remotePort?: number;

@@ -5,7 +5,7 @@ import { Tree } from './app/tree.ts';
 
 // ——— the app contract (WSGI in TypeScript) ———
 export type {
-  AppBody, BodyChunk, Environ, HeaderList, NativeApp, Protocol, Responder, RoleName, StartResponse,
+  AppBody, BodyChunk, Environ, HeaderList, EnvironProtocol, NativeApp, Protocol, Responder, RoleName, StartResponse,
 } from './app/types.ts';
 
 // ——— the application tree ———

@@ -7,6 +7,8 @@ import type { HeaderList } from '../../protocols/common/head.ts';
 export type { HeaderList };
 
 export type Protocol = 'fastcgi' | 'scgi' | 'uwsgi' | 'http';
+/** What carried a request: a listener's protocol, or `cgi` for a plain CGI run (one request from the environment). */
+export type EnvironProtocol = Protocol | 'cgi';
 export type RoleName = 'responder' | 'authorizer' | 'filter';
 
 /**
@@ -38,7 +40,7 @@ export interface Environ {
   /** Request headers, `HTTP_` + upper-case name with `-` as `_`. */
   [cgiName: `HTTP_${string}`]: string | undefined;
   /** Which listener protocol carried the request. */
-  'postern.protocol': Protocol;
+  'postern.protocol': EnvironProtocol;
   /** `http` or `https`, from HTTPS / REQUEST_SCHEME (never from client headers unless configured). */
   'postern.url_scheme': 'http' | 'https';
   /** The FastCGI role; `responder` for every other protocol. */

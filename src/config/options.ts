@@ -64,6 +64,8 @@ export interface OptionValues {
   nodeBridge: NodeBridge;
   config: string | undefined;
   workers: number;
+  idleTimeoutMs: number;
+  reloadOnTouch: string | undefined;
   heartbeatIntervalMs: number;
   workerStartTimeoutMs: number;
   respawnDelayMs: number;
@@ -243,6 +245,18 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
       + 'master can carry out is set (requestTimeoutMs, maxRequestsPerWorker, maxWorkerRssMiB, maxWorkerLifetimeMs; or user/group): '
       + 'then one worker runs under a master, as in PHP-FPM, with no flag to forget (uWSGI needs --master for the same).',
     env: 'POSTERN_WORKERS', flag: '--workers', valueName: 'N',
+  },
+  idleTimeoutMs: timeout('idleTimeoutMs', 0,
+    'Started by a front server on its socket (fd 0: mod_fcgid, lighttpd bin-path, spawn-fcgi): exit after this long with no request '
+      + 'and no connection open, as the spawner expects of an idle child (it starts a new one on the next request); 0 = never. '
+      + 'In that mode maxRequestsPerWorker, maxWorkerRssMiB and maxWorkerLifetimeMs also make the process exit (no master replaces it). '
+      + 'Ignored when postern opens its own listeners.',
+    'process'),
+  reloadOnTouch: {
+    name: 'reloadOnTouch', group: 'process', type: 'string', format: 'path', default: undefined, defaultText: 'unset (off)',
+    help: 'Reload gracefully, as on SIGHUP, when this file\'s modification time changes (`touch tmp/restart.txt`, as with Passenger), '
+      + 'for hosts where you cannot send signals. Checked once a second; the file need not exist until the first touch.',
+    env: 'POSTERN_RELOAD_ON_TOUCH', flag: '--reload-on-touch', valueName: 'FILE',
   },
   heartbeatIntervalMs: timeout('heartbeatIntervalMs', 1000,
     `How often each worker reports to the master (requests served, memory, requests in flight); a worker silent for 3 intervals is late, and past requestTimeoutMs + killGraceMs it is killed. ${MASTER_ONLY}`,

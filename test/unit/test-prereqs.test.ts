@@ -42,7 +42,7 @@ test('a PATH without nginx: the check stops with the exact install command and i
     const r = check(bin.dir, { POSTERN_PREREQS_INSTALL: '0' });
     assert.equal(r.status, 1);
     const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
-    const command = new RegExp(`^    ${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends nginx apache2 libfcgi-bin$`, 'm');
+    const command = new RegExp(`^    ${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends nginx apache2 libfcgi-bin lighttpd spawn-fcgi$`, 'm');
     assert.match(r.stderr, command);
     assert.match(r.stderr, /needs nginx, /);
     assert.equal(existsSync(bin.log), false, 'apt-get, sudo or service was run');
@@ -60,9 +60,10 @@ test('allowed to install: apt-get update then install of exactly the missing pac
     assert.match(r.stderr, /still missing after the install: nginx, /);
     assert.deepEqual(readFileSync(bin.log, 'utf8').trim().split('\n'), [
       'apt-get update -qq',
-      'apt-get install -y -qq --no-install-recommends nginx apache2 libfcgi-bin',
+      'apt-get install -y -qq --no-install-recommends nginx apache2 libfcgi-bin lighttpd spawn-fcgi',
       'service nginx stop',
       'service apache2 stop',
+      'service lighttpd stop',
     ]);
   } finally {
     bin.done();
