@@ -1,11 +1,12 @@
 // Per-request cost of the app adapters against the native path, from the runner's side: the same
 // "hello" answer through runNative, no sockets, concurrent in-flight requests, each case time-boxed.
-// Run: node --import tsx bench/adapters.ts   (BENCH_MS per case, default 1500; about 15 s in all)
+// Run: node --import tsx bench/adapters.ts   (BENCH_MS per case, default 1500; about 20 s in all)
+// Takeover vs direct: node --import tsx bench/adapters.ts 1 2 3 9 10 11
 
 import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import express from 'express';
 import Koa from 'koa';
 import { Hono } from 'hono';
@@ -13,6 +14,7 @@ import { runNative } from '../src/app/run.ts';
 import { toNativeApp } from '../src/app/resolve.ts';
 import { fromFetchHandler } from '../src/app/adapters/fetch.ts';
 import { fromNodeHandler } from '../src/app/adapters/node.ts';
+import { ListenCapture, serveTakenServer } from '../src/app/takeover.ts';
 import type { Environ, HeaderList, NativeApp, Responder, StartResponse } from '../src/app/types.ts';
 
 const CASE_MS = Number(process.env.BENCH_MS ?? 1500);
@@ -127,6 +129,20 @@ koaApp.use((ctx) => {
 const hono = new Hono();
 hono.get('/hello', (c) => c.text('hello'));
 
+// The listen() takeover as buildTree does it: the app's own server captured at listen(), each
+// request emitted on it. Compare with the same handler mounted directly (the rows above).
+function takeOver(listen: () => unknown): NativeApp {
+  const capture = ListenCapture.start();
+  try {
+    listen();
+  } finally {
+    capture.stop();
+  }
+  const taken = capture.taken[0];
+  if (taken === undefined) throw new Error('takeover: nothing listened');
+  return serveTakenServer(taken);
+}
+
 const cases: Array<[string, NativeApp]> = [
   ['native (environ, startResponse)', nativeApp],
   ['node adapter: plain (req, res)', fromNodeHandler(plainNode)],
@@ -137,6 +153,9 @@ const cases: Array<[string, NativeApp]> = [
   ['fetch adapter: plain, eager Request', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }), { fetchRequest: 'eager' })],
   ['fetch adapter: hono, eager Request', toNativeApp(hono, 'auto', { fetchRequest: 'eager' })],
   ['native + new Response (handler\'s own cost)', nativeWithResponse],
+  ['takeover: plain createServer().listen()', takeOver(() => createServer(plainNode).listen(0))],
+  ['takeover: express@5 app.listen()', takeOver(() => expressApp.listen(0))],
+  ['takeover: koa@3 app.listen()', takeOver(() => koaApp.listen(0))],
 ];
 
 // Each case runs in its own process, so one case's garbage and JIT state do not tax the next.

@@ -193,7 +193,12 @@ export async function main(argv: readonly string[], ioOverride?: Partial<CliIo>,
       if (near !== undefined) io.stderr(`postern: did you mean \`postern ${near}\`?\n`);
     }
   }
-  if (ioOverride === undefined) process.exitCode = status;
+  if (ioOverride === undefined) {
+    process.exitCode = status;
+    // A failed run leaves nothing behind: a mounted module may hold timers or sockets of its own
+    // (a listen() that comes after the takeover gave up would otherwise bind for real).
+    if (status !== EXIT.OK) process.exit(status);
+  }
   return status;
 }
 
@@ -358,7 +363,15 @@ async function loadTree(config: PosternConfig, log: EventLog, fresh?: string): P
     });
   };
   if (config.mount.length === 0) return exampleTree({ debug: config.debug, onError });
-  return buildTree(config.mount, { debug: config.debug, onError, nodeBridge: config.nodeBridge, ...(fresh === undefined ? {} : { fresh }) });
+  return buildTree(config.mount, {
+    debug: config.debug,
+    onError,
+    nodeBridge: config.nodeBridge,
+    listenTimeoutMs: config.workerStartTimeoutMs,
+    onInfo: (message) => { log.info(message); },
+    onWarning: (message) => { log.warn(message); },
+    ...(fresh === undefined ? {} : { fresh }),
+  });
 }
 
 /** What the listeners depend on: when a reload changes none of it, only the tree is swapped. */
@@ -566,7 +579,15 @@ async function serve(program: Command, io: CliIo): Promise<number> {
     if (spawned && config.idleTimeoutMs > 0) log.warn('idleTimeoutMs applies to a single process; with a master (workers > 1, user/group) it is ignored');
     return serveSupervised(program, io, config, log, spawned);
   }
-  const tree = new SwappableTree(await loadTree(config, log));
+  let loaded: Tree;
+  try {
+    loaded = await loadTree(config, log);
+  } catch (err) {
+    log.close();
+    await log.closed;
+    throw err;
+  }
+  const tree = new SwappableTree(loaded);
   let server: PosternServer;
   let accessLog: ManagedAccessLog | undefined;
   try {

@@ -10,7 +10,7 @@ import Router from '@koa/router';
 import { Hono } from 'hono';
 import Fastify from 'fastify';
 import {
-  APP_KIND_ERROR, APP_SHAPES, fetchHandler, isExpressLike, isFastify, isFetchFunction, isFetchObject, isKoaLike, isMarked,
+  APP_KIND_ERROR, APP_SHAPES, fetchHandler, isExpressLike, isFastify, isNestApplication, isFetchFunction, isFetchObject, isKoaLike, isMarked,
   isModuleWrapper, native, nodeHandler, toNativeApp, type AppKind,
 } from '../../src/app/resolve.ts';
 import { runNative } from '../../src/app/run.ts';
@@ -174,11 +174,16 @@ function samples(): Record<string, unknown> {
     // Look-alikes: a part of Fastify's surface without its state, Koa with a stray `ready`.
     fastifyLookAlike: { routing() {}, ready() {}, inject() {}, register() {}, addHook() {}, listen() {}, server: { emit() {} } },
     koaWithReady: Object.assign(new Koa(), { ready() {}, inject() {}, routing() {} }),
+    // A NestJS application's surface (the real one, both platforms: test/integration/frameworks-nestjs.test.ts),
+    // and a part of it that is not enough.
+    nestApp: { init() {}, getHttpAdapter() {}, getHttpServer() {}, listen() {}, enableShutdownHooks() {}, useGlobalPipes() {} },
+    nestPartial: { init() {}, getHttpAdapter() {}, listen() {} },
   };
 }
 
 const ACCEPTS: Array<[string, (app: unknown) => boolean, string[]]> = [
   ['isMarked', isMarked, ['marked']],
+  ['isNestApplication', isNestApplication, ['nestApp']],
   ['isFastify', isFastify, ['fastify']],
   ['isFetchObject', isFetchObject, ['hono', 'fetchObject']],
   ['isKoaLike', isKoaLike, ['koa', 'koaWithReady']],

@@ -9,3 +9,4 @@ export { native, nodeHandler, fetchHandler, APP_KIND_ERROR } from './marker.ts';
 export type { TargetPath } from './target.ts';
 export { RESPONSE_READER_ERROR } from './response-reader.ts';
 export { fromFastify, FASTIFY_READY_ERROR } from './fastify.ts';
+export { NEST_INIT_ERROR } from './nest.ts';

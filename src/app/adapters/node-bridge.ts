@@ -278,7 +278,13 @@ class Exchange implements ResponseSink {
     if (this.#aborted) return null;
     this.#server = server;
     if (START_CHANNEL.hasSubscribers) START_CHANNEL.publish({ request: this.req, response: this.res, socket: this.socket, server });
-    server.emit('request', this.req, this.res);
+    // A taken-over server's own 'request' listeners run here (src/app/takeover.ts); what they throw
+    // fails this request, where node:http would let it escape as an uncaught exception.
+    try {
+      server.emit('request', this.req, this.res);
+    } catch (err) {
+      this.appFailed(err);
+    }
     // As node:http's parser does: a request with no body completes right after the 'request'
     // handlers return; a body is pushed as it arrives, up to the stream's high-water mark,
     // whether or not the app reads yet.
@@ -570,26 +576,34 @@ function onSocketClose(this: BridgeSocket): void {
 
 /** `fromNodeHandler` with `bridge: 'direct'` (see src/app/adapters/node.ts). */
 export function bridgeNodeHandler(handler: NodeHandler, options: NodeAdapterOptions = {}): NativeApp {
-  const pathMode = options.path ?? 'relative';
-  const hwm = options.highWaterMarkBytes ?? 65536;
   // Never listens: it is here so that each request is emitted as 'request' on an http.Server,
   // where APM and tracing agents that wrap `http.Server.prototype.emit` see it.
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: 0 });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const exchange = (req.socket as unknown as BridgeSocket).exchange;
-    const env = exchange.environ;
-    const info = req as IncomingMessage & GatewayRequestInfo;
-    info.environ = env;
-    info.scriptName = env.SCRIPT_NAME;
-    info.baseUrl = mountPath(env);
-    info.originalUrl = pathMode === 'full' ? (req.url ?? '/') : requestTarget(env, 'full');
-    callHandler(handler, req, res, exchange);
+    callHandler(handler, req, res, (req.socket as unknown as BridgeSocket).exchange);
   });
+  return bridgeNodeServer(server, options);
+}
+
+/**
+ * Serves requests by emitting them as 'request' on `server`: the bridge's private server, or an
+ * app's own server taken over at its listen() (src/app/takeover.ts), whose listeners then answer.
+ * `req.environ`, `scriptName`, `baseUrl` and `originalUrl` are set before the listeners run.
+ */
+export function bridgeNodeServer(server: Server, options: NodeAdapterOptions = {}): NativeApp {
+  const pathMode = options.path ?? 'relative';
+  const hwm = options.highWaterMarkBytes ?? 65536;
   return (environ, startResponse) => {
     // node:http never hands an app a method its parser does not know; RFC 9110 §15.6.2 says 501.
     if (!KNOWN_METHODS.has(environ.REQUEST_METHOD)) return plainAnswer(startResponse, 501, false);
     const fields = requestFields(environ);
     if (typeof fields === 'number') return plainAnswer(startResponse, fields, environ.REQUEST_METHOD === 'HEAD');
-    return new Exchange(environ, startResponse, hwm, fields, requestTarget(environ, pathMode)).run(server);
+    const exchange = new Exchange(environ, startResponse, hwm, fields, requestTarget(environ, pathMode));
+    const info = exchange.req as IncomingMessage & GatewayRequestInfo;
+    info.environ = environ;
+    info.scriptName = environ.SCRIPT_NAME;
+    info.baseUrl = mountPath(environ);
+    info.originalUrl = pathMode === 'full' ? (info.url ?? '/') : requestTarget(environ, 'full');
+    return exchange.run(server);
   };
 }
