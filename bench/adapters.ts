@@ -1,6 +1,9 @@
 // Per-request cost of the app adapters against the native path, from the runner's side: the same
 // "hello" answer through runNative, no sockets, concurrent in-flight requests, each case time-boxed.
-// Run: node --import tsx bench/adapters.ts   (BENCH_MS per case, default 1500; about 15 s in all)
+// Side by side: native; each (req, res) app through the direct Node bridge and through the replay
+// (`bridge: 'replay'`); each Fetch app with the lazy and the eager Request.
+// Run: node --import tsx bench/adapters.ts   (BENCH_MS per case, default 1500; about 30 s in all)
+//      node --import tsx bench/adapters.ts 1 2 (only the native baseline and cases 1 and 2)
 
 import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
@@ -8,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import Koa from 'koa';
+import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { runNative } from '../src/app/run.ts';
-import { toNativeApp } from '../src/app/resolve.ts';
+import { prepareApp, toNativeApp } from '../src/app/resolve.ts';
 import { fromFetchHandler } from '../src/app/adapters/fetch.ts';
 import { fromNodeHandler } from '../src/app/adapters/node.ts';
 import type { Environ, HeaderList, NativeApp, Responder, StartResponse } from '../src/app/types.ts';
@@ -124,18 +128,29 @@ koaApp.use((ctx) => {
   ctx.body = 'hello';
 });
 
+const fastifyApp = Fastify({ logger: false });
+fastifyApp.get('/hello', (_req, reply) => {
+  void reply.type('text/plain').send('hello');
+});
+await prepareApp(fastifyApp);
+
 const hono = new Hono();
 hono.get('/hello', (c) => c.text('hello'));
 
 const cases: Array<[string, NativeApp]> = [
   ['native (environ, startResponse)', nativeApp],
-  ['node adapter: plain (req, res)', fromNodeHandler(plainNode)],
-  ['node adapter: express@5', toNativeApp(expressApp)],
-  ['node adapter: koa@3', toNativeApp(koaApp)],
-  ['fetch adapter: plain (req) => Response', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }))],
-  ['fetch adapter: hono', toNativeApp(hono)],
-  ['fetch adapter: plain, eager Request', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }), { fetchRequest: 'eager' })],
-  ['fetch adapter: hono, eager Request', toNativeApp(hono, 'auto', { fetchRequest: 'eager' })],
+  ['node direct: plain (req, res)', fromNodeHandler(plainNode)],
+  ['node replay: plain (req, res)', fromNodeHandler(plainNode, { bridge: 'replay' })],
+  ['node direct: express@5', toNativeApp(expressApp)],
+  ['node replay: express@5', toNativeApp(expressApp, 'auto', { bridge: 'replay' })],
+  ['node direct: koa@3', toNativeApp(koaApp)],
+  ['node replay: koa@3', toNativeApp(koaApp, 'auto', { bridge: 'replay' })],
+  ['node direct: fastify@5', toNativeApp(fastifyApp)],
+  ['node replay: fastify@5', toNativeApp(fastifyApp, 'auto', { bridge: 'replay' })],
+  ['fetch lazy: plain (req) => Response', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }))],
+  ['fetch eager: plain (req) => Response', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }), { fetchRequest: 'eager' })],
+  ['fetch lazy: hono', toNativeApp(hono)],
+  ['fetch eager: hono', toNativeApp(hono, 'auto', { fetchRequest: 'eager' })],
   ['native + new Response (handler\'s own cost)', nativeWithResponse],
 ];
 

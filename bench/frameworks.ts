@@ -35,13 +35,16 @@ export const ownName = (fw: Framework): string => `${fw}/own`;
 export const bridgeName = (fw: Framework, b: Bridge): string => `${fw}/${b}`;
 
 /** One backend per row: each framework's own server, and one postern per framework and bridge. */
-export function frameworkBackends(node: string, frameworks: readonly Framework[], bridges: readonly Bridge[]): Backend[] {
+export function frameworkBackends(node: string, frameworks: readonly Framework[], bridges: readonly Bridge[], cpuProfDir?: string): Backend[] {
+  // With a directory, every process of the bench (own servers and posterns) writes a V8 CPU profile
+  // there when it exits (bench/flame.ts reads them).
+  const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const out: Backend[] = [];
   for (const fw of frameworks) {
     out.push({
       name: ownName(fw), ports: {}, probe: ['http'], available: () => true,
       start: function () {
-        return spawn(node, [...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], { stdio: 'ignore', cwd: root });
+        return spawn(node, [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], { stdio: 'ignore', cwd: root });
       },
     });
     for (const b of bridgesOf(fw, bridges)) {
@@ -49,7 +52,7 @@ export function frameworkBackends(node: string, frameworks: readonly Framework[]
         name: bridgeName(fw, b), ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'dist/src/cli.js')),
         start: function () {
           // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
-          return spawn(node, [...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
+          return spawn(node, [...prof, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
             ...(b === 'replay' ? ['--node-bridge', 'replay'] : []),
             '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { stdio: 'ignore', cwd: root, detached: true });
         },

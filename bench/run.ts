@@ -3,7 +3,8 @@
 // postern, and the issue's targets checked against ratios from this same run.
 // Usage: npm run bench -- [--runs 3] [--secs 6] [--conns 32,256] [--only a,b]
 //   [--scenario hello|post-1m|get-1m|frameworks] [--workers 1,2] [--node PATH] [--json out.json]
-//   [--frameworks express,koa,fastify,hono] [--bridges direct,replay,lazy,eager] (frameworks only)
+//   [--frameworks express,koa,fastify,hono] [--bridges direct,replay,lazy,eager] [--cpu-prof DIR]
+//   (frameworks only; --cpu-prof: each backend writes a V8 CPU profile into DIR as it stops)
 // --workers: one postern per count (`postern` is 1 worker, `postern-w2` 2 …), all in the same run.
 // --node: the Node binary for postern and the Node peers (e.g. Node 24's, see BENCHMARKS.md).
 // --variant NAME=FLAGS (repeatable): one more postern per worker count started with these extra flags
@@ -38,6 +39,7 @@ interface Args {
   json: string | undefined;
   frameworks: Framework[];
   bridges: Bridge[];
+  cpuProf: string | undefined;
 }
 
 /** A postern started with extra flags, named `postern+NAME` (`postern-w2+NAME`…). */
@@ -47,7 +49,7 @@ interface Variant {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES] };
+  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES], cpuProf: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
@@ -61,6 +63,7 @@ function parseArgs(argv: string[]): Args {
     }
     else if (k === '--frameworks') a.frameworks = parseList(v, FRAMEWORKS, 'frameworks');
     else if (k === '--bridges') a.bridges = parseList(v, BRIDGES, 'bridges');
+    else if (k === '--cpu-prof') a.cpuProf = v;
     else if (k === '--workers') a.workers = v.split(',').map(Number);
     else if (k === '--node') a.node = v;
     else if (k === '--variant') {
@@ -233,7 +236,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (!has('wrk') || !has('nginx')) throw new Error('needs wrk and nginx (apt-get install wrk nginx)');
   const fw = args.scenario === 'frameworks';
-  const bes = new Map((fw ? frameworkBackends(args.node, args.frameworks, args.bridges) : backends(args.node, args.workers, args.variants)).map((b) => [b.name, b]));
+  const bes = new Map((fw ? frameworkBackends(args.node, args.frameworks, args.bridges, args.cpuProf) : backends(args.node, args.workers, args.variants)).map((b) => [b.name, b]));
   const targets = (fw ? frameworkTargets(args.frameworks, args.bridges) : targetsFor(args.workers, args.variants))
     .filter((t) => (args.only.length === 0 || args.only.includes(t.name)) && t.scenarios.includes(args.scenario) && (t.backend === '' || bes.get(t.backend)?.available() === true));
   if (targets.length === 0) throw new Error('no target to run (is postern built? npm run build)');

@@ -32,7 +32,7 @@ describe('frameworks bench apps', { timeout: 180_000 }, () => {
       assert.ok(port !== undefined);
       // Two requests: the second goes over nginx's kept upstream connection.
       for (let i = 0; i < 2; i++) {
-        const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) });
+        const res: Response = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) });
         assert.equal(res.status, 200);
         assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
         assert.equal(await res.text(), 'Hello World');
