@@ -1,7 +1,10 @@
 // Per-request cost of the app adapters against the native path, from the runner's side: the same
 // "hello" answer through runNative, no sockets, concurrent in-flight requests, each case time-boxed.
-// Run: node --import tsx bench/adapters.ts   (BENCH_MS per case, default 1500; about 20 s in all)
-// Takeover vs direct: node --import tsx bench/adapters.ts 1 2 3 9 10 11
+// Side by side: native; each (req, res) app through the direct Node bridge and through the replay
+// (`bridge: 'replay'`); each Fetch app with the lazy and the eager Request; the listen() takeover.
+// Run: node --import tsx bench/adapters.ts   (BENCH_MS per case, default 1500; about 30 s in all)
+//      node --import tsx bench/adapters.ts 1 2 (only the native baseline and cases 1 and 2)
+// Takeover vs the same handlers mounted directly: node --import tsx bench/adapters.ts 1 3 5 14 15 16
 
 import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
@@ -9,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import express from 'express';
 import Koa from 'koa';
+import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { runNative } from '../src/app/run.ts';
-import { toNativeApp } from '../src/app/resolve.ts';
+import { prepareApp, toNativeApp } from '../src/app/resolve.ts';
 import { fromFetchHandler } from '../src/app/adapters/fetch.ts';
 import { fromNodeHandler } from '../src/app/adapters/node.ts';
 import { ListenCapture, serveTakenServer } from '../src/app/takeover.ts';
@@ -126,6 +130,12 @@ koaApp.use((ctx) => {
   ctx.body = 'hello';
 });
 
+const fastifyApp = Fastify({ logger: false });
+fastifyApp.get('/hello', (_req, reply) => {
+  void reply.type('text/plain').send('hello');
+});
+await prepareApp(fastifyApp);
+
 const hono = new Hono();
 hono.get('/hello', (c) => c.text('hello'));
 
@@ -145,13 +155,18 @@ function takeOver(listen: () => unknown): NativeApp {
 
 const cases: Array<[string, NativeApp]> = [
   ['native (environ, startResponse)', nativeApp],
-  ['node adapter: plain (req, res)', fromNodeHandler(plainNode)],
-  ['node adapter: express@5', toNativeApp(expressApp)],
-  ['node adapter: koa@3', toNativeApp(koaApp)],
-  ['fetch adapter: plain (req) => Response', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }))],
-  ['fetch adapter: hono', toNativeApp(hono)],
-  ['fetch adapter: plain, eager Request', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }), { fetchRequest: 'eager' })],
-  ['fetch adapter: hono, eager Request', toNativeApp(hono, 'auto', { fetchRequest: 'eager' })],
+  ['node direct: plain (req, res)', fromNodeHandler(plainNode)],
+  ['node replay: plain (req, res)', fromNodeHandler(plainNode, { bridge: 'replay' })],
+  ['node direct: express@5', toNativeApp(expressApp)],
+  ['node replay: express@5', toNativeApp(expressApp, 'auto', { bridge: 'replay' })],
+  ['node direct: koa@3', toNativeApp(koaApp)],
+  ['node replay: koa@3', toNativeApp(koaApp, 'auto', { bridge: 'replay' })],
+  ['node direct: fastify@5', toNativeApp(fastifyApp)],
+  ['node replay: fastify@5', toNativeApp(fastifyApp, 'auto', { bridge: 'replay' })],
+  ['fetch lazy: plain (req) => Response', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }))],
+  ['fetch eager: plain (req) => Response', fromFetchHandler(() => new Response('hello', { headers: { 'content-type': 'text/plain' } }), { fetchRequest: 'eager' })],
+  ['fetch lazy: hono', toNativeApp(hono)],
+  ['fetch eager: hono', toNativeApp(hono, 'auto', { fetchRequest: 'eager' })],
   ['native + new Response (handler\'s own cost)', nativeWithResponse],
   ['takeover: plain createServer().listen()', takeOver(() => createServer(plainNode).listen(0))],
   ['takeover: express@5 app.listen()', takeOver(() => expressApp.listen(0))],

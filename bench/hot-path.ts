@@ -6,7 +6,8 @@
 // part of a request postern itself can change. Medians of several timed rounds after a warm-up.
 // With --protocol fastcgi-close, scgi or uwsgi every request comes on a new connection (nginx
 // without keep_conn), so the per-connection cost is in the figure too.
-// Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m|hono|hono-eager|fetch|fetch-eager|response-cost] [--conns 32]
+// Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m|hono|hono-eager|fetch|fetch-eager|response-cost
+//        |node|node-replay|express|express-replay] [--conns 32]
 //        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--json out.json]
 //        [--access-log combined|json|TEMPLATE] (the batched access log on, into a temp file)
 //        [--layouts 1|3] (3: three clients' header orders in turn, so by-position name caches miss)
@@ -29,6 +30,10 @@ import { FastCgiConnection } from '../src/server/fastcgi-connection.ts';
 import { StreamConnection } from '../src/server/stream-connection.ts';
 import { benchApps } from './apps.ts';
 import { Hono } from 'hono';
+import express from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fromNodeHandler } from '../src/app/adapters/node.ts';
+import { toNativeApp } from '../src/app/resolve.ts';
 import { fromFetchHandler } from '../src/app/adapters/fetch.ts';
 import { native } from '../src/app/adapters/marker.ts';
 import type { Environ, StartResponse } from '../src/app/types.ts';
@@ -59,6 +64,8 @@ const PATHS: Record<string, string> = {
   // The Fetch bridge: Hono and a plain handler, lazy (default) and eager Request; `response-cost` is a
   // native app that builds the same undici Response and drops it, the handler's own share.
   hono: '/hono/hello', 'hono-eager': '/hono-eager/hello', fetch: '/fetch/hello', 'fetch-eager': '/fetch-eager/hello', 'response-cost': '/response-cost',
+  // The Node bridges: a plain (req, res) hello and Express, through the direct bridge and the replay.
+  node: '/node/hello', 'node-replay': '/node-replay/hello', express: '/express/hello', 'express-replay': '/express-replay/hello',
 };
 const path = PATHS[APP];
 if (path === undefined) throw new Error(`--app is one of ${Object.keys(PATHS).join(', ')}`);
@@ -66,6 +73,14 @@ if (path === undefined) throw new Error(`--app is one of ${Object.keys(PATHS).jo
 const hono = new Hono();
 hono.get('/hello', (c) => c.text('Hello World'));
 const fetchHello = (): Response => new Response('Hello World', { headers: { 'content-type': 'text/plain' } });
+const nodeHello = (_req: IncomingMessage, res: ServerResponse): void => {
+  res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '11' });
+  res.end('Hello World');
+};
+const expressApp = express();
+expressApp.get('/hello', (_req, res) => {
+  res.type('text/plain').send('Hello World');
+});
 const responseCost = native((_env: Environ, start: StartResponse) => {
   const res = fetchHello();
   start(`${res.status} OK`, [['Content-Type', res.headers.get('content-type') ?? ''], ['Content-Length', '11']]);
@@ -85,8 +100,11 @@ function nginxGet(uri: string, layout: number): Buffer {
  * record (type 3), an SCGI/uwsgi response ends with end(); the next request is pushed from
  * setImmediate, as libuv would deliver it.
  */
+const WRITES = { n: 0 };
+
 class FakeSocket extends StandInSocket {
   bytesOut = 0;
+  writes = 0;
   #onEnd: () => void;
   constructor(onEnd: () => void) {
     super();
@@ -98,13 +116,15 @@ class FakeSocket extends StandInSocket {
   }
   override write(buf: Buffer): boolean {
     this.bytesOut += buf.length;
+    this.writes++;
+    WRITES.n++;
     // END_REQUEST is the last 16 bytes of what a finished response writes.
     if (PROTOCOL === 'fastcgi' && buf.length >= 16 && buf[buf.length - 15] === 3) this.#onEnd();
     return true;
   }
 }
 
-async function round(requests: number): Promise<{ wallUs: number; cpuUs: number; done: number }> {
+async function round(requests: number): Promise<{ wallUs: number; cpuUs: number; done: number; writes: number }> {
   const tree = new Tree({ onError: () => undefined });
   tree.mount(benchApps.object, '/');
   tree.mount(benchApps.bench, '/bench');
@@ -113,6 +133,10 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
   tree.mount(native(fromFetchHandler(fetchHello)), '/fetch');
   tree.mount(native(fromFetchHandler(fetchHello, { fetchRequest: 'eager' })), '/fetch-eager');
   tree.mount(responseCost, '/response-cost');
+  tree.mount(native(fromNodeHandler(nodeHello)), '/node');
+  tree.mount(native(fromNodeHandler(nodeHello, { bridge: 'replay' })), '/node-replay');
+  tree.mount(native(toNativeApp(expressApp)), '/express');
+  tree.mount(native(toNativeApp(expressApp, 'auto', { bridge: 'replay' })), '/express-replay');
   const logFile = join(tmpdir(), `postern-hot-path-${String(process.pid)}.log`);
   const accessLog = ACCESS_LOG === '' ? undefined : createAccessLog({ format: ACCESS_LOG, file: logFile });
   const ctx = new ServeContext({ tree, headerTimeoutMs: 0, bodyIdleTimeoutMs: 0, keepAliveTimeoutMs: 0, ...(accessLog === undefined ? {} : { accessLog }) });
@@ -120,6 +144,7 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
   let nth = 0;
   let started = 0;
   let done = 0;
+  WRITES.n = 0;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   await new Promise<void>((resolve) => {
@@ -161,7 +186,7 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
   const cpu = process.cpuUsage(c0);
   ctx.close();
   if (accessLog !== undefined) rmSync(logFile, { force: true });
-  return { wallUs: (performance.now() - t0) * 1000, cpuUs: cpu.user + cpu.system, done };
+  return { wallUs: (performance.now() - t0) * 1000, cpuUs: cpu.user + cpu.system, done, writes: WRITES.n };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
@@ -169,11 +194,14 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 await round(Math.min(REQUESTS, 20_000));
 const per: number[] = [];
 const wall: number[] = [];
+let writesPer = 0;
 for (let r = 0; r < ROUNDS; r++) {
   const x = await round(REQUESTS);
   per.push(x.cpuUs / x.done);
+  // Socket writes per request: each is a syscall on a real connection (writev when corked).
+  writesPer = x.writes / x.done;
   wall.push(x.wallUs / x.done);
 }
-const result = { node: process.version, app: APP, protocol: PROTOCOL, conns: CONNS, layouts: LAYOUTS, accessLog: ACCESS_LOG === '' ? 'off' : ACCESS_LOG, requests: REQUESTS, cpuUsPerRequest: median(per), wallUsPerRequest: median(wall), rounds: per };
-console.log(`${process.version} ${PROTOCOL} app=${APP} conns=${CONNS}${LAYOUTS > 1 ? ` layouts=${String(LAYOUTS)}` : ''} access log ${result.accessLog}: ${result.cpuUsPerRequest.toFixed(2)} µs CPU/request (median of ${ROUNDS}; rounds ${per.map((x) => x.toFixed(2)).join(' ')}), ${(1e6 / result.wallUsPerRequest).toFixed(0)} req/s in process`);
+const result = { node: process.version, app: APP, protocol: PROTOCOL, conns: CONNS, layouts: LAYOUTS, accessLog: ACCESS_LOG === '' ? 'off' : ACCESS_LOG, requests: REQUESTS, writesPerRequest: writesPer, cpuUsPerRequest: median(per), wallUsPerRequest: median(wall), rounds: per };
+console.log(`${process.version} ${PROTOCOL} app=${APP} conns=${CONNS}${LAYOUTS > 1 ? ` layouts=${String(LAYOUTS)}` : ''} access log ${result.accessLog}: ${result.cpuUsPerRequest.toFixed(2)} µs CPU/request (median of ${ROUNDS}; rounds ${per.map((x) => x.toFixed(2)).join(' ')}), ${(1e6 / result.wallUsPerRequest).toFixed(0)} req/s in process, ${writesPer.toFixed(2)} socket writes/request`);
 if (JSON_OUT !== undefined) writeFileSync(JSON_OUT, JSON.stringify(result, null, 2) + '\n');

@@ -7,6 +7,9 @@
 // Each phase runs against a fresh postern; the figure is peak RSS minus RSS after warm-up. The
 // issue's target is growth < 64 MiB in each. Bounded: every phase stops within its time limit.
 // Run: node --import tsx bench/memory.ts [--gib 1] [--idle 10000] [--node PATH] [--json out.json]
+//        [--app native|express] [--only upload,download,idle]
+// --app express: the same routes from an Express app (bench/peers/frameworks/express-bytes.ts)
+// through the direct Node bridge, instead of the native bench app (bench/apps.ts).
 // Needs `npm run build`, nginx. Phase 3 needs ~10,100 file descriptors in each of postern and this
 // process: when the soft `ulimit -n` is lower, this script re-runs itself and starts postern
 // through `sh -c 'ulimit -n N; exec …'` (raising the soft limit up to the hard one).
@@ -34,6 +37,9 @@ const IDLE = Number(opt('--idle', '10000'));
 const NODE = opt('--node', process.execPath);
 const JSON_OUT = argv.includes('--json') ? opt('--json', '') : undefined;
 const ONLY = opt('--only', 'upload,download,idle').split(',');
+const APP = opt('--app', 'native');
+if (APP !== 'native' && APP !== 'express') throw new Error('--app is native or express');
+const MOUNT = APP === 'express' ? '/bench=bench/peers/frameworks/express-bytes.ts#app' : '/bench=bench/apps.ts#bench';
 const FDS = IDLE + 200;
 const PHASE_LIMIT_MS = 240_000;
 const root = repoRoot();
@@ -78,7 +84,7 @@ interface Postern { child: ChildProcess; fastcgi: number; stop(): Promise<void> 
 async function startPostern(): Promise<Postern> {
   const fastcgi = await freePort();
   const cmd = [NODE, '--import', 'tsx', join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${fastcgi}`, '--log-level', 'error',
-    '--max-connections', String(IDLE + 100), '--keep-alive-timeout-ms', '300000', '--mount', '/bench=bench/apps.ts#bench'];
+    '--max-connections', String(IDLE + 100), '--keep-alive-timeout-ms', '300000', '--mount', MOUNT];
   // The soft limit is raised in the child's shell (up to the hard limit) for the idle phase.
   const child = spawn('sh', ['-c', `ulimit -n ${FDS} 2>/dev/null || true; exec "$@"`, 'sh', ...cmd], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 20_000;
@@ -264,7 +270,7 @@ async function idlePhase(p: Postern): Promise<string> {
 
 async function main(): Promise<void> {
   const version = spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  console.log(`postern memory bench: node ${version}, 1 worker; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; fd soft limit ${softFdLimit()}`);
+  console.log(`postern memory bench: node ${version}, app ${APP}, 1 worker; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; fd soft limit ${softFdLimit()}`);
   const bytes = Math.round(GIB * 1024 ** 3);
   const results: Phase[] = [];
   const phase = async (name: string, fn: (p: Postern, start: () => Promise<void>) => Promise<string>): Promise<void> => {
@@ -304,7 +310,7 @@ async function main(): Promise<void> {
     });
   }
   console.log(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  if (JSON_OUT !== undefined) writeFileSync(JSON_OUT, JSON.stringify({ node: version, results }, null, 2) + '\n');
+  if (JSON_OUT !== undefined) writeFileSync(JSON_OUT, JSON.stringify({ node: version, app: APP, results }, null, 2) + '\n');
 }
 
 // One benchmark at a time: overlapping runs measure each other (bench/lock.ts).

@@ -2,24 +2,30 @@
 // wrk on loopback: every target in turn, interleaved, medians of several bounded runs, ratios to
 // postern, and the issue's targets checked against ratios from this same run.
 // Usage: npm run bench -- [--runs 3] [--secs 6] [--conns 32,256] [--only a,b]
-//   [--scenario hello|post-1m|get-1m] [--workers 1,2] [--node PATH] [--json out.json]
+//   [--scenario hello|post-1m|get-1m|frameworks] [--workers 1,2] [--node PATH] [--json out.json]
+//   [--frameworks express,koa,fastify,hono] [--bridges direct,replay,lazy,eager] [--cpu-prof DIR]
+//   (frameworks only; --cpu-prof: each backend writes a V8 CPU profile into DIR as it stops)
 // --workers: one postern per count (`postern` is 1 worker, `postern-w2` 2 …), all in the same run.
 // --node: the Node binary for postern and the Node peers (e.g. Node 24's, see BENCHMARKS.md).
 // --variant NAME=FLAGS (repeatable): one more postern per worker count started with these extra flags
 //   (`postern+NAME`), measured interleaved with the plain one, e.g. --variant 'alog=--access-log /tmp/a.log'.
 // Targets: `hello` runs every peer; `post-1m` (1 MiB request bodies) and `get-1m` (1 MiB
-// responses) run postern's listeners and node:http behind proxy_pass.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+// responses) run postern's listeners and node:http behind proxy_pass; `frameworks` runs the same
+// hello in Express, Koa, Fastify and Hono on their own servers and in postern (bench/frameworks.ts).
+// Every run goes through the targets in turn, odd runs in reverse order (A B C, C B A, …), so that
+// a slow drift in the machine's load falls on every target alike.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, portOpen } from '../test/helpers/front/daemon.ts';
-import { freePort } from '../test/helpers/front/ports.ts';
 import { renderTemplate } from '../test/helpers/front/render.ts';
 import { repoRoot } from '../test/helpers/front/root.ts';
+import { BRIDGES, FRAMEWORKS, frameworkBackends, frameworkSummary, frameworkTargets, parseList, type Bridge, type Framework } from './frameworks.ts';
 import { benchLock } from './lock.ts';
+import { SERVER_NAME, fcgi, proxy, startStand, type Backend, type Stand, type Target } from './stand.ts';
 
-type Scenario = 'hello' | 'post-1m' | 'get-1m';
+const SCENARIOS = ['hello', 'post-1m', 'get-1m', 'frameworks'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 interface Args {
   runs: number;
@@ -31,6 +37,9 @@ interface Args {
   node: string;
   variants: Variant[];
   json: string | undefined;
+  frameworks: Framework[];
+  bridges: Bridge[];
+  cpuProf: string | undefined;
 }
 
 /** A postern started with extra flags, named `postern+NAME` (`postern-w2+NAME`…). */
@@ -40,7 +49,7 @@ interface Variant {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined };
+  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES], cpuProf: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
@@ -48,7 +57,13 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--secs') a.secs = Number(v);
     else if (k === '--conns') a.conns = v.split(',').map(Number);
     else if (k === '--only') a.only = v.split(',').filter(Boolean);
-    else if (k === '--scenario') a.scenario = v as Scenario;
+    else if (k === '--scenario') {
+      if (!(SCENARIOS as readonly string[]).includes(v)) throw new Error(`--scenario is one of ${SCENARIOS.join(', ')}`);
+      a.scenario = v as Scenario;
+    }
+    else if (k === '--frameworks') a.frameworks = parseList(v, FRAMEWORKS, 'frameworks');
+    else if (k === '--bridges') a.bridges = parseList(v, BRIDGES, 'bridges');
+    else if (k === '--cpu-prof') a.cpuProf = v;
     else if (k === '--workers') a.workers = v.split(',').map(Number);
     else if (k === '--node') a.node = v;
     else if (k === '--variant') {
@@ -67,22 +82,6 @@ function parseArgs(argv: string[]): Args {
 const root = repoRoot();
 const bench = join(root, 'bench');
 
-interface Backend {
-  readonly name: string;
-  /** Ports by protocol, as the backend listens. */
-  readonly ports: Record<string, number>;
-  start(dir: string): ChildProcess;
-  readonly available: () => boolean;
-}
-
-interface Target {
-  readonly name: string;
-  readonly backend: string;
-  /** nginx server block, given nginx's listen address and the backend's ports; undefined = ceiling. */
-  readonly block: (listen: string, ports: Record<string, number>, name: string) => string;
-  readonly scenarios: readonly Scenario[];
-}
-
 const tsx = ['--import', 'tsx'];
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
@@ -96,7 +95,7 @@ function posternsFor(workerCounts: readonly number[], variants: readonly Variant
 
 function backends(node: string, workerCounts: readonly number[], variants: readonly Variant[]): Backend[] {
   const posterns: Backend[] = posternsFor(workerCounts, variants).map(({ name, workers, flags }) => ({
-    name, ports: {}, available: () => existsSync(join(root, 'dist/src/cli.js')),
+    name, ports: {}, probe: ['fastcgi', 'http'], available: () => existsSync(join(root, 'dist/src/cli.js')),
     start: function () {
       const l = this.ports;
       // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
@@ -107,18 +106,18 @@ function backends(node: string, workerCounts: readonly number[], variants: reado
     },
   }));
   return [
-    { name: 'canned', ports: {}, available: () => true, start: function () { return spawn(node, [...tsx, join(bench, 'peers/canned-fastcgi.ts'), String(this.ports['fastcgi'])], { stdio: 'ignore' }); } },
-    { name: 'node-http', ports: {}, available: () => true, start: function () { return spawn(node, [...tsx, join(bench, 'peers/node-http.ts'), String(this.ports['http'])], { stdio: 'ignore' }); } },
-    { name: 'node-fastcgi', ports: {}, available: () => existsSync(join(root, 'node_modules/node-fastcgi')), start: function () { return spawn(node, [join(bench, 'peers/node-fastcgi.mjs'), String(this.ports['fastcgi'])], { stdio: 'ignore' }); } },
+    { name: 'canned', ports: {}, probe: ['fastcgi'], available: () => true, start: function () { return spawn(node, [...tsx, join(bench, 'peers/canned-fastcgi.ts'), String(this.ports['fastcgi'])], { stdio: 'ignore' }); } },
+    { name: 'node-http', ports: {}, probe: ['http'], available: () => true, start: function () { return spawn(node, [...tsx, join(bench, 'peers/node-http.ts'), String(this.ports['http'])], { stdio: 'ignore' }); } },
+    { name: 'node-fastcgi', ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'node_modules/node-fastcgi')), start: function () { return spawn(node, [join(bench, 'peers/node-fastcgi.mjs'), String(this.ports['fastcgi'])], { stdio: 'ignore' }); } },
     {
-      name: 'uwsgi', ports: {}, available: () => has('uwsgi') && existsSync('/usr/lib/uwsgi/plugins/python3_plugin.so'),
+      name: 'uwsgi', ports: {}, probe: ['uwsgi'], available: () => has('uwsgi') && existsSync('/usr/lib/uwsgi/plugins/python3_plugin.so'),
       start: function () {
         return spawn('uwsgi', ['--plugin', 'python3', '--master', '--processes', '1', '--socket', `127.0.0.1:${this.ports['uwsgi']}`,
           '--wsgi-file', join(bench, 'peers/hello.py'), '--disable-logging', '--listen', '1024'], { stdio: 'ignore', detached: true });
       },
     },
     {
-      name: 'php-fpm', ports: {}, available: () => has('php-fpm8.2'),
+      name: 'php-fpm', ports: {}, probe: ['fastcgi'], available: () => has('php-fpm8.2'),
       start: function (dir: string) {
         const conf = join(dir, 'fpm.conf');
         writeFileSync(conf, `[global]\npid = ${dir}/fpm.pid\nerror_log = ${dir}/fpm.log\ndaemonize = no\n[www]\nuser = www-data\ngroup = www-data\nlisten = 127.0.0.1:${this.ports['fastcgi']}\npm = static\npm.max_children = 1\n`);
@@ -129,13 +128,8 @@ function backends(node: string, workerCounts: readonly number[], variants: reado
   ];
 }
 
-// The templates' server_name: wrk's URLs name 127.0.0.1, and any other Host gets nginx's 421.
-const SERVER_NAME = '127.0.0.1';
-const fcgi = (mode: string) => (listen: string, ports: Record<string, number>, name: string): string =>
-  renderTemplate(`nginx/${mode}.conf`, { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${ports['fastcgi']}`, NAME: name });
 const ALL: readonly Scenario[] = ['hello', 'post-1m', 'get-1m'];
 
-const proxy = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/http-proxy.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['http']}`, NAME: n });
 const scgi = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/scgi.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['scgi']}`, NAME: n });
 const uwsgi = (listen: string, p: Record<string, number>, n: string): string => renderTemplate('nginx/uwsgi.conf', { LISTEN: listen, SERVER_NAME, BACKEND: `127.0.0.1:${p['uwsgi']}`, NAME: n });
 
@@ -238,69 +232,19 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
 };
 
-/** Stops a backend and, past a grace period, its whole process group (uWSGI, PHP-FPM and postern
- * workers are children of a master). uWSGI's master exits on SIGINT; SIGTERM means "reload" to it. */
-async function stopChild(c: ChildProcess): Promise<void> {
-  if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
-  const pid = c.pid;
-  const exited = new Promise<boolean>((resolve) => {
-    c.once('exit', () => resolve(true));
-    setTimeout(() => resolve(false), 5000).unref();
-  });
-  try { process.kill(pid, c.spawnargs[0] === 'uwsgi' ? 'SIGINT' : 'SIGTERM'); } catch { /* already gone */ }
-  const clean = await exited;
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* no group left */ }
-  if (!clean) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (!has('wrk') || !has('nginx')) throw new Error('needs wrk and nginx (apt-get install wrk nginx)');
-  const dir = mkdtempSync(join(tmpdir(), 'postern-bench-'));
-  chmodSync(dir, 0o755);
-  const bes = new Map(backends(args.node, args.workers, args.variants).map((b) => [b.name, b]));
-  const targets = targetsFor(args.workers, args.variants).filter((t) => (args.only.length === 0 || args.only.includes(t.name)) && t.scenarios.includes(args.scenario)
-    && (t.backend === '' || bes.get(t.backend)?.available() === true));
-  const children: ChildProcess[] = [];
-  let nginx: { stop(): Promise<void>; readonly pid: number } | undefined;
-  const pids = new Map<string, number | undefined>();
+  const fw = args.scenario === 'frameworks';
+  const bes = new Map((fw ? frameworkBackends(args.node, args.frameworks, args.bridges, args.cpuProf) : backends(args.node, args.workers, args.variants)).map((b) => [b.name, b]));
+  const targets = (fw ? frameworkTargets(args.frameworks, args.bridges) : targetsFor(args.workers, args.variants))
+    .filter((t) => (args.only.length === 0 || args.only.includes(t.name)) && t.scenarios.includes(args.scenario) && (t.backend === '' || bes.get(t.backend)?.available() === true));
+  if (targets.length === 0) throw new Error('no target to run (is postern built? npm run build)');
+  let stand: Stand | undefined;
   try {
-    for (const name of new Set(targets.map((t) => t.backend).filter(Boolean))) {
-      const b = bes.get(name);
-      if (b === undefined) continue;
-      for (const proto of ['fastcgi', 'scgi', 'uwsgi', 'http']) b.ports[proto] = await freePort();
-      const child = b.start(dir);
-      children.push(child);
-      pids.set(name, child.pid);
-      const first = Object.values(b.ports).find((port) => port > 0) ?? 0;
-      const probe = name === 'uwsgi' ? b.ports['uwsgi'] ?? first : name === 'node-http' ? b.ports['http'] ?? first : b.ports['fastcgi'] ?? first;
-      // A postern with several workers answers once every listener is up in the workers.
-      const last = name.startsWith('postern') ? b.ports['http'] ?? first : probe;
-      const deadline = Date.now() + 20_000;
-      while (!(await portOpen(probe)) || !(await portOpen(last))) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    const listens = new Map<string, number>();
-    const blocks: string[] = [];
-    for (const [i, t] of targets.entries()) {
-      const port = await freePort();
-      listens.set(t.name, port);
-      blocks.push(t.block(`127.0.0.1:${port}`, bes.get(t.backend)?.ports ?? {}, `t${i}`));
-    }
-    for (const f of ['fastcgi_params', 'scgi_params', 'uwsgi_params']) copyFileSync(join('/etc/nginx', f), join(dir, f));
-    for (const sub of ['body', 'fastcgi', 'scgi', 'uwsgi', 'proxy']) mkdirSync(join(dir, sub));
-    const asRoot = process.getuid?.() === 0;
-    writeFileSync(join(dir, 'nginx.conf'), `${asRoot ? 'user www-data;\n' : ''}worker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log error;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path ${dir}/body; fastcgi_temp_path ${dir}/fastcgi; scgi_temp_path ${dir}/scgi; uwsgi_temp_path ${dir}/uwsgi; proxy_temp_path ${dir}/proxy;
-${blocks.join('\n')}
-}\n`);
-    const firstPort = listens.values().next().value ?? 0;
-    nginx = await startDaemon({ name: 'nginx', command: 'nginx', args: ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port: firstPort, errorLog: join(dir, 'error.log') });
-
-    const path = args.scenario === 'get-1m' ? '/bench/bytes/1048576' : args.scenario === 'post-1m' ? '/bench/sink' : '/bench/hello';
+    stand = await startStand(bes, targets);
+    const { listens, pids, nginx, dir } = stand;
+    const path = args.scenario === 'get-1m' ? '/bench/bytes/1048576' : args.scenario === 'post-1m' ? '/bench/sink' : fw ? '/' : '/bench/hello';
     let script: string | undefined;
     if (args.scenario === 'post-1m') {
       script = join(dir, 'post.lua');
@@ -314,7 +258,7 @@ ${blocks.join('\n')}
       for (const t of targets) wrk(`http://127.0.0.1:${listens.get(t.name) ?? 0}${path}`, 2, conns, script);
       const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < args.runs; r++) {
-        for (const t of targets) samples.get(t.name)?.push(wrk(`http://127.0.0.1:${listens.get(t.name) ?? 0}${path}`, args.secs, conns, script, pids.get(t.backend), nginx.pid));
+        for (const t of r % 2 === 0 ? targets : [...targets].reverse()) samples.get(t.name)?.push(wrk(`http://127.0.0.1:${listens.get(t.name) ?? 0}${path}`, args.secs, conns, script, pids.get(t.backend), nginx.pid));
       }
       const load1 = loadavg();
       const refName = targets.find((t) => t.name.startsWith('postern') && t.name.endsWith('/fcgi-keep'))?.name ?? targets[0]?.name ?? '';
@@ -338,6 +282,10 @@ ${blocks.join('\n')}
         results.push(row);
         console.log(`${t.name.padEnd(28)} ${row.rps.toFixed(0).padStart(9)} ${row.p50.toFixed(2).padStart(8)} ${row.p99.toFixed(2).padStart(8)} ${(refRps / row.rps).toFixed(2).padStart(11)} ${String(row.errors).padStart(6)} ${(t.backend === '' ? '' : row.cpuUs.toFixed(1)).padStart(10)} ${row.nginxUs.toFixed(1).padStart(8)} ${row.wrkUs.toFixed(1).padStart(6)} ${(total(row) / refTotal).toFixed(2).padStart(6)}  ${row.runs.join(' ')}`);
       }
+      if (fw) {
+        for (const line of frameworkSummary(samples, args.frameworks, args.bridges)) console.log(line);
+        console.log('target (issue 12): every ratio ≥ 1.0, aim 1.1');
+      }
       if (args.scenario === 'hello') {
         const checks = GOALS.filter((g) => (g.conns === undefined || g.conns === conns) && rows.has(g.a) && rows.has(g.b));
         if (checks.length > 0) console.log('targets (ratios from this run):');
@@ -356,9 +304,7 @@ ${blocks.join('\n')}
     }
     if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({ args, results }, null, 2) + '\n');
   } finally {
-    await nginx?.stop();
-    await Promise.all(children.map(stopChild));
-    rmSync(dir, { recursive: true, force: true });
+    await stand?.stop();
   }
 }
 

@@ -1,0 +1,106 @@
+// The `frameworks` scenario of `npm run bench`, from the user's side: the same hello app in Express,
+// Koa, Fastify and Hono (bench/peers/frameworks/), each on its own node:http server behind nginx
+// `proxy_pass` (keep-alive upstream) and mounted in postern (1 worker) behind `fastcgi_pass` with
+// fastcgi_keep_conn, once per bridge: `direct` and `replay` for the (req, res) frameworks, `lazy`
+// and `eager` (Request) for Hono. One process per row, so each backend's CPU per request is its own.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../test/helpers/front/root.ts';
+import { fcgi, proxy, type Backend, type Target } from './stand.ts';
+
+export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+export const BRIDGES = ['direct', 'replay', 'lazy', 'eager'] as const;
+export type Bridge = (typeof BRIDGES)[number];
+
+/** The bridges that apply to a framework: the Node ones to (req, res) apps, the Fetch ones to Hono. */
+export function bridgesOf(fw: Framework, wanted: readonly Bridge[]): Bridge[] {
+  const own: readonly Bridge[] = fw === 'hono' ? ['lazy', 'eager'] : ['direct', 'replay'];
+  return own.filter((b) => wanted.includes(b));
+}
+
+export function parseList<T extends string>(text: string, allowed: readonly T[], what: string): T[] {
+  const xs = text.split(',').filter(Boolean);
+  for (const x of xs) if (!(allowed as readonly string[]).includes(x)) throw new Error(`--${what}: ${x} is not one of ${allowed.join(', ')}`);
+  return xs as T[];
+}
+
+const root = repoRoot();
+const dir = join(root, 'bench/peers/frameworks');
+const tsx = ['--import', 'tsx'];
+
+/** `express/own`, `express/direct`, … */
+export const ownName = (fw: Framework): string => `${fw}/own`;
+export const bridgeName = (fw: Framework, b: Bridge): string => `${fw}/${b}`;
+
+/** One backend per row: each framework's own server, and one postern per framework and bridge. */
+export function frameworkBackends(node: string, frameworks: readonly Framework[], bridges: readonly Bridge[], cpuProfDir?: string): Backend[] {
+  // With a directory, every process of the bench (own servers and posterns) writes a V8 CPU profile
+  // there when it exits (bench/flame.ts reads them).
+  const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
+  const out: Backend[] = [];
+  for (const fw of frameworks) {
+    out.push({
+      name: ownName(fw), ports: {}, probe: ['http'], available: () => true,
+      start: function () {
+        return spawn(node, [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], { stdio: 'ignore', cwd: root });
+      },
+    });
+    for (const b of bridgesOf(fw, bridges)) {
+      out.push({
+        name: bridgeName(fw, b), ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'dist/src/cli.js')),
+        start: function () {
+          // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
+          return spawn(node, [...prof, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
+            ...(b === 'replay' ? ['--node-bridge', 'replay'] : []),
+            '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { stdio: 'ignore', cwd: root, detached: true });
+        },
+      });
+    }
+  }
+  return out;
+}
+
+/** Rows in run order: each framework's own server, then its postern rows. */
+export function frameworkTargets(frameworks: readonly Framework[], bridges: readonly Bridge[]): Target[] {
+  const out: Target[] = [];
+  for (const fw of frameworks) {
+    out.push({ name: ownName(fw), backend: ownName(fw), scenarios: ['frameworks'], block: proxy });
+    for (const b of bridgesOf(fw, bridges)) out.push({ name: bridgeName(fw, b), backend: bridgeName(fw, b), scenarios: ['frameworks'], block: fcgi('fastcgi-keepalive') });
+  }
+  return out;
+}
+
+export interface FrameworkSample { readonly rps: number; readonly cpuUs: number }
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+};
+
+/**
+ * The ratio table: per framework and bridge, postern's req/s ÷ the own server's, as a ratio of
+ * medians and as the median of the runs' paired ratios (run r of postern over run r of the own
+ * server, measured back to back, so that a noisy moment hits both), and the backends' CPU per
+ * request, own ÷ postern (above 1: postern's process spends less per request).
+ */
+export function frameworkSummary(samples: ReadonlyMap<string, readonly FrameworkSample[]>, frameworks: readonly Framework[], bridges: readonly Bridge[]): string[] {
+  const lines = ['', 'frameworks: postern (fastcgi_pass keep_conn) ÷ own node:http server (proxy_pass keepalive)',
+    `${'framework'.padEnd(10)} ${'own req/s'.padStart(9)} ${'bridge'.padEnd(7)} ${'req/s'.padStart(8)} ${'ratio'.padStart(6)} ${'paired'.padStart(7)} ${'own µs'.padStart(7)} ${'it µs'.padStart(6)} ${'cpu own÷it'.padStart(10)}`];
+  for (const fw of frameworks) {
+    const own = samples.get(ownName(fw)) ?? [];
+    if (own.length === 0) continue;
+    const ownRps = median(own.map((s) => s.rps));
+    const ownCpu = median(own.map((s) => s.cpuUs));
+    for (const b of bridgesOf(fw, bridges)) {
+      const it = samples.get(bridgeName(fw, b)) ?? [];
+      const rps = median(it.map((s) => s.rps));
+      const cpu = median(it.map((s) => s.cpuUs));
+      const paired = median(it.map((s, i) => s.rps / (own[i]?.rps ?? NaN)));
+      lines.push(`${fw.padEnd(10)} ${ownRps.toFixed(0).padStart(9)} ${b.padEnd(7)} ${rps.toFixed(0).padStart(8)} ${(rps / ownRps).toFixed(2).padStart(6)} ${paired.toFixed(2).padStart(7)} ${ownCpu.toFixed(1).padStart(7)} ${cpu.toFixed(1).padStart(6)} ${(ownCpu / cpu).toFixed(2).padStart(10)}`);
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,25 @@
+// A framework's hello app on its own node:http server, the way its users run it today: Express
+// `app.listen`, Koa `app.listen`, `fastify.listen`, Hono through @hono/node-server's `serve`.
+// Usage: node --import tsx bench/peers/frameworks/serve.ts express|koa|fastify|hono PORT
+import { serve } from '@hono/node-server';
+
+const [name, portText] = process.argv.slice(2);
+const port = Number(portText);
+if (!Number.isInteger(port) || port <= 0) throw new Error('usage: serve.ts express|koa|fastify|hono PORT');
+const host = '127.0.0.1';
+
+if (name === 'express') {
+  const { app } = await import('./express.ts');
+  app.listen(port, host);
+} else if (name === 'koa') {
+  const { app } = await import('./koa.ts');
+  app.listen(port, host);
+} else if (name === 'fastify') {
+  const { app } = await import('./fastify.ts');
+  await app.listen({ port, host });
+} else if (name === 'hono') {
+  const { app } = await import('./hono.ts');
+  serve({ fetch: app.fetch, port, hostname: host });
+} else {
+  throw new Error(`unknown framework ${String(name)}`);
+}
