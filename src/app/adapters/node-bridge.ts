@@ -7,7 +7,7 @@
 
 import { createServer, IncomingMessage, METHODS, ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type Server } from 'node:http';
 import { channel } from 'node:diagnostics_channel';
-import { Duplex, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { AppBody, Environ, HeaderList, NativeApp, StartResponse } from '../types.ts';
 import { onEnvironAbort } from '../../environ.ts';
 import { BodyQueue } from './body-queue.ts';
@@ -15,8 +15,8 @@ import { parseResponseHead, RESPONSE_READER_ERROR, ResponseReader, type ParsedHe
 import { mountPath, requestTarget } from './target.ts';
 import { dumpUnreadRequest, emitResponseDrain } from './node-internals.ts';
 import {
-  adapterError, callHandler, FRAMING_CHUNKED, FRAMING_FIXED, FRAMING_NONE, NODE_ADAPTER_ERRORS, plainAnswer, requestFields, setSocketFacts,
-  socketAddress, type GatewayRequestInfo, type NodeAdapterOptions, type NodeHandler, type RequestFields, type SocketFacts,
+  adapterError, callHandler, EnvironSocket, FRAMING_CHUNKED, FRAMING_FIXED, FRAMING_NONE, NODE_ADAPTER_ERRORS, plainAnswer, requestFields,
+  type GatewayRequestInfo, type NodeAdapterOptions, type NodeHandler, type RequestFields,
 } from './node-common.ts';
 
 // A head Node concatenated with a UTF-8 body string went out as UTF-8: a field value with a
@@ -55,20 +55,13 @@ function readHead(text: string, encoding: BufferEncoding): ParsedHead | string {
  * decoded, so the head is read without a round trip through bytes); the readable side carries
  * nothing, since the request body is pushed into the IncomingMessage itself.
  */
-class BridgeSocket extends Duplex implements SocketFacts {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  remoteFamily: string | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  encrypted: true | undefined;
+class BridgeSocket extends EnvironSocket {
   readonly exchange: Exchange;
 
   constructor(exchange: Exchange, environ: Environ, highWaterMark: number) {
     // 'close' is emitted by _destroy itself, when a TCP socket would emit it (see there).
-    super({ allowHalfOpen: true, decodeStrings: false, writableHighWaterMark: highWaterMark, emitClose: false });
+    super(environ, { allowHalfOpen: true, decodeStrings: false, writableHighWaterMark: highWaterMark, emitClose: false });
     this.exchange = exchange;
-    setSocketFacts(this, environ);
   }
 
   override _read(): void {
@@ -105,29 +98,9 @@ class BridgeSocket extends Duplex implements SocketFacts {
     else setImmediate(emitSocketClose, this);
   }
 
-  // Timeouts are the gateway's business (requestTimeoutMs); these keep apps that tune sockets working.
-  setTimeout(_ms: number, callback?: () => void): this {
-    if (callback !== undefined) this.once('timeout', callback);
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
   destroySoon(): void {
     if (this.writableLength === 0) this.destroy();
     else this.end(() => this.destroy());
-  }
-  address(): { address: string; family: string; port: number } | Record<string, never> {
-    return socketAddress(this);
   }
 }
 

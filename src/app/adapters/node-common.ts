@@ -3,6 +3,7 @@
 // into the handler with its `next`.
 
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Duplex, type DuplexOptions } from 'node:stream';
 import type { AppBody, Environ, StartResponse } from '../types.ts';
 import { isFieldValue, isToken } from '../../../protocols/common/head.ts';
 import type { TargetPath } from './target.ts';
@@ -171,6 +172,45 @@ export interface SocketFacts {
   localPort: number | undefined;
   /** Express `req.protocol` and Koa `ctx.protocol` read this for `https`. */
   encrypted: true | undefined;
+}
+
+/**
+ * What both Node bridges' in-memory sockets share: the socket facts from the environ, and the
+ * net.Socket methods apps and frameworks call on `req.socket`. Timeouts are the gateway's business
+ * (requestTimeoutMs); these keep apps that tune sockets working.
+ */
+export abstract class EnvironSocket extends Duplex implements SocketFacts {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: string | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  encrypted: true | undefined;
+
+  constructor(environ: Environ, options: DuplexOptions) {
+    super(options);
+    setSocketFacts(this, environ);
+  }
+
+  setTimeout(_ms: number, callback?: () => void): this {
+    if (callback !== undefined) this.once('timeout', callback);
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    return socketAddress(this);
+  }
 }
 
 export function setSocketFacts(target: SocketFacts, environ: Environ): void {

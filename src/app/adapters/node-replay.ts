@@ -4,14 +4,14 @@
 // the `bridge: 'replay'` escape hatch and as the oracle the direct bridge is tested against.
 
 import { createServer, METHODS, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Duplex, type Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { AppBody, Environ, HeaderList, NativeApp, StartResponse } from '../types.ts';
 import { BodyQueue } from './body-queue.ts';
 import { ResponseReader, type ResponseSink } from './response-reader.ts';
 import { mountPath, requestTarget } from './target.ts';
 import {
-  adapterError, callHandler, FRAMING_CHUNKED, FRAMING_FIXED, NODE_ADAPTER_ERRORS, plainAnswer, requestFields, setSocketFacts, socketAddress,
-  type GatewayRequestInfo, type NodeAdapterOptions, type NodeHandler, type SocketFacts,
+  adapterError, callHandler, EnvironSocket, FRAMING_CHUNKED, FRAMING_FIXED, NODE_ADAPTER_ERRORS, plainAnswer, requestFields,
+  type GatewayRequestInfo, type NodeAdapterOptions, type NodeHandler,
 } from './node-common.ts';
 
 const KNOWN_METHODS = new Set(METHODS);
@@ -46,19 +46,12 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
  * The in-memory connection for one request: node:http reads the replayed request from it and
  * writes its response into it. Carries the socket facts apps read (`remoteAddress`, `encrypted`).
  */
-class GatewaySocket extends Duplex implements SocketFacts {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  remoteFamily: string | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  encrypted: true | undefined;
+class GatewaySocket extends EnvironSocket {
   readonly exchange: Exchange;
 
   constructor(exchange: Exchange, environ: Environ) {
-    super({ allowHalfOpen: true, decodeStrings: true });
+    super(environ, { allowHalfOpen: true, decodeStrings: true });
     this.exchange = exchange;
-    setSocketFacts(this, environ);
   }
 
   override _read(): void {
@@ -85,26 +78,6 @@ class GatewaySocket extends Duplex implements SocketFacts {
     callback(error);
   }
 
-  // Timeouts are the gateway's business (requestTimeoutMs); these keep apps that tune sockets working.
-  setTimeout(_ms: number, callback?: () => void): this {
-    if (callback !== undefined) this.once('timeout', callback);
-    return this;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
-  address(): { address: string; family: string; port: number } | Record<string, never> {
-    return socketAddress(this);
-  }
 }
 
 /** One request through the adapter: the replayed input, the app's output, and how they end. */
