@@ -7,40 +7,47 @@ function failure(): Error {
   return Object.assign(new Error('the FastCGI connection closed before the request finished'), { code: 'POSTERN_ERR_CONNECTION_CLOSED' });
 }
 
-test('a body that fails with no error listener does not crash the process; a later read gets the error', async () => {
+/** Runs `body` with uncaught exceptions collected (not thrown), and returns them. */
+async function uncaughtDuring(body: () => Promise<void>): Promise<unknown[]> {
   const uncaught: unknown[] = [];
   const onUncaught = (err: unknown): void => { uncaught.push(err); };
   process.on('uncaughtException', onUncaught);
   try {
-    const input = new RequestInput({ unblock: () => undefined });
-    input.feed(Buffer.from('part of a body'), 1 << 20);
-    input.fail(failure());
+    await body();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.deepEqual(uncaught, []);
-    assert.equal(input.destroyed, true);
-    await assert.rejects(async () => {
-      for await (const chunk of input) assert.ok(Buffer.isBuffer(chunk));
-    }, { code: 'POSTERN_ERR_CONNECTION_CLOSED' });
+    return uncaught;
   } finally {
     process.off('uncaughtException', onUncaught);
   }
+}
+
+test('a body that fails with no error listener does not crash the process; a later read gets the error', async () => {
+  let input: RequestInput | undefined;
+  const uncaught = await uncaughtDuring(async () => {
+    input = new RequestInput({ unblock: () => undefined });
+    input.feed(Buffer.from('part of a body'), 1 << 20);
+    input.fail(failure());
+    await Promise.resolve();
+  });
+  assert.deepEqual(uncaught, []);
+  assert.ok(input !== undefined);
+  const failed = input;
+  assert.equal(failed.destroyed, true);
+  await assert.rejects(async () => {
+    for await (const chunk of failed) assert.ok(Buffer.isBuffer(chunk));
+  }, { code: 'POSTERN_ERR_CONNECTION_CLOSED' });
 });
 
 test('a listener removed between the failure and its error event (as the Node bridge does on abort) does not crash either', async () => {
-  const uncaught: unknown[] = [];
-  const onUncaught = (err: unknown): void => { uncaught.push(err); };
-  process.on('uncaughtException', onUncaught);
-  try {
+  const uncaught = await uncaughtDuring(async () => {
     const input = new RequestInput({ unblock: () => undefined });
     const listener = (): void => undefined;
     input.on('error', listener);
     input.fail(failure());
     input.off('error', listener);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.deepEqual(uncaught, []);
-  } finally {
-    process.off('uncaughtException', onUncaught);
-  }
+    await Promise.resolve();
+  });
+  assert.deepEqual(uncaught, []);
 });
 
 test('with a listener the failure is emitted, with its code', async () => {
