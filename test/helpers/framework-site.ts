@@ -17,7 +17,7 @@ export interface Answer {
  * reached at (`127.0.0.1:<port>`, which apps echo from the Host header), replaced with `HOST`.
  */
 export async function ask(base: string, path: string, init: RequestInit = {}): Promise<Answer> {
-  const r = await fetch(`${base}${path}`, { redirect: 'manual', ...init, signal: AbortSignal.timeout(30_000) });
+  const r = await fetch(`${base}${path}`, { redirect: 'manual', ...init, signal: AbortSignal.timeout(60_000) });
   const host = new URL(base).host;
   const body = (await r.text()).replaceAll(host, 'HOST');
   return { status: r.status, type: r.headers.get('content-type'), location: r.headers.get('location'), body };
