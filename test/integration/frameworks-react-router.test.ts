@@ -1,8 +1,9 @@
 // A real React Router 7 framework-mode app (test/fixtures/frameworks/react-router, pinned in its
 // own lockfile, installed by `npm ci` and built by `react-router build` on first run, both cached)
-// served by the `postern` command behind real nginx over FastCGI two ways: an Express server with
+// served by the `postern` command behind real nginx over FastCGI three ways: an Express server with
 // @react-router/express that calls app.listen() (through the listen() takeover; it serves
-// build/client itself), and @react-router/node's createRequestListener mounted with kind node
+// build/client itself), the same Express app exported (recognised), and @react-router/node's
+// createRequestListener mounted with kind node
 // (nginx serves build/client: config/nginx/frameworks/react-router.conf). Each answers as
 // react-router-serve does on its own port: a loader page, its single-fetch data, an action form POST
 // (redirect, then the re-rendered list; a 400 for bad input), a resource route (GET, POST JSON),
@@ -42,6 +43,13 @@ const ENTRIES: readonly Entry[] = [
     statics: 'app',
     own: 'serve',
     takeover: true,
+  },
+  {
+    name: 'Express app exported (recognised)',
+    args: (dir) => ['--mount', `/=${join(dir, 'app.mjs')}`],
+    site: 'fastcgi',
+    statics: 'app',
+    own: 'serve',
   },
   {
     name: 'createRequestListener, kind node',
