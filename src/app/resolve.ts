@@ -101,8 +101,9 @@ function asFetch(app: unknown, options: AdapterOptions): NativeApp {
 /**
  * Resolves an app to the native contract. `auto` (the default) takes the first of APP_SHAPES that
  * recognises it: an explicit marker; a NestJS application (initialised, then its Express or Fastify
- * instance); a Next.js server from `next()` (prepared, then its request handler); a Fastify instance (ready, then its router); an object with
- * `fetch()` (Hono, `{ fetch }`); an object with `callback()` (Koa); an Express app or router; a
+ * instance); a Next.js server from `next()` (prepared, then its request handler); a Fastify
+ * instance (ready, then its router); an object with `fetch()` (Hono, `{ fetch }`); an object with
+ * `callback()` (Koa); an Express app or router; a
  * one-parameter function (Fetch); a `{ default }` wrapper of any of these.
  * Any other plain function is ambiguous (`(environ, startResponse)` and `(req, res)` look alike;
  * rest parameters hide the count) and throws a TypeError with code `POSTERN_ERR_APP_KIND` naming what it got.
@@ -138,9 +139,9 @@ export function toNativeApp(app: unknown, kind: AppKind = 'auto', options: Adapt
 /**
  * Makes an app ready to serve before the first request, for start-up code that can wait: a NestJS
  * application gets its `init()` awaited (then its platform instance is prepared); a Next.js server
- * its `prepare()`; a Fastify
- * instance (or a `{ default }` wrapper of one) gets its `ready()` awaited, so plugins that fail to
- * load fail the start instead of the first request. Anything else resolves at once.
+ * its `prepare()`; a Fastify instance (or a `{ default }` wrapper of one) its `ready()`, so plugins
+ * or builds that fail to load fail the start instead of the first request. Anything else resolves
+ * at once.
  */
 export async function prepareApp(app: unknown): Promise<void> {
   if (isNestApplication(app)) return prepareApp(await nestInstance(app as NestLike));
