@@ -3,7 +3,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'coverage/', '.tmp/'] },
+  // Framework fixtures' build output (Next.js .next/, React Router build/) is generated code.
+  { ignores: ['dist/', 'build/', 'node_modules/', 'coverage/', '.tmp/', '**/.next/', 'test/fixtures/frameworks/*/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -38,5 +39,10 @@ export default tseslint.config(
       globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', require: 'readonly', module: 'writable' },
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // Framework fixtures: server code of full-stack apps, which uses the Fetch globals.
+    files: ['test/fixtures/frameworks/**/*.js', 'test/fixtures/frameworks/**/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', Response: 'readonly' } },
   },
 );

@@ -8,6 +8,7 @@ import { fromNodeHandler, type NodeAdapterOptions, type NodeHandler } from './ad
 import { fromFetchHandler, type FetchAdapterOptions, type FetchHandler } from './adapters/fetch.ts';
 import { fromFastify, isFastify, fastifyReady } from './adapters/fastify.ts';
 import { fromNest, isNestApplication, nestInstance, type NestLike } from './adapters/nest.ts';
+import { fromNext, isNextServer, nextHandler, type NextServerLike } from './adapters/next.ts';
 
 /** Options for whichever adapter the app needs; the ones that do not apply are ignored. */
 export type AdapterOptions = NodeAdapterOptions & FetchAdapterOptions;
@@ -59,7 +60,7 @@ export function isModuleWrapper(app: unknown): boolean {
   return inner !== undefined && inner !== app && !isFastify(app) && method(app, 'fetch') === undefined && method(app, 'callback') === undefined;
 }
 
-export { isFastify, isNestApplication };
+export { isFastify, isNestApplication, isNextServer };
 
 export interface AppShape {
   readonly name: string;
@@ -71,6 +72,7 @@ export interface AppShape {
 export const APP_SHAPES: readonly AppShape[] = [
   { name: 'marked', test: isMarked, adapt: (app, options) => toNativeApp(app, markedKind(app) ?? 'auto', options) },
   { name: 'NestJS application', test: isNestApplication, adapt: (app, options) => fromNest(app as NestLike, (instance) => toNativeApp(instance, 'auto', options)) },
+  { name: 'Next.js server (next())', test: isNextServer, adapt: (app, options) => fromNext(app as NextServerLike, options) },
   { name: 'Fastify instance', test: isFastify, adapt: (app, options) => fromFastify(app as Parameters<typeof fromFastify>[0], options) },
   { name: 'object with fetch() (Hono)', test: isFetchObject, adapt: asFetch },
   { name: 'object with callback() (Koa)', test: isKoaLike, adapt: asNode },
@@ -99,8 +101,9 @@ function asFetch(app: unknown, options: AdapterOptions): NativeApp {
 /**
  * Resolves an app to the native contract. `auto` (the default) takes the first of APP_SHAPES that
  * recognises it: an explicit marker; a NestJS application (initialised, then its Express or Fastify
- * instance); a Fastify instance (ready, then its router); an object with
- * `fetch()` (Hono, `{ fetch }`); an object with `callback()` (Koa); an Express app or router; a
+ * instance); a Next.js server from `next()` (prepared, then its request handler); a Fastify
+ * instance (ready, then its router); an object with `fetch()` (Hono, `{ fetch }`); an object with
+ * `callback()` (Koa); an Express app or router; a
  * one-parameter function (Fetch); a `{ default }` wrapper of any of these.
  * Any other plain function is ambiguous (`(environ, startResponse)` and `(req, res)` look alike;
  * rest parameters hide the count) and throws a TypeError with code `POSTERN_ERR_APP_KIND` naming what it got.
@@ -135,12 +138,17 @@ export function toNativeApp(app: unknown, kind: AppKind = 'auto', options: Adapt
 
 /**
  * Makes an app ready to serve before the first request, for start-up code that can wait: a NestJS
- * application gets its `init()` awaited (then its platform instance is prepared); a Fastify
- * instance (or a `{ default }` wrapper of one) gets its `ready()` awaited, so plugins that fail to
- * load fail the start instead of the first request. Anything else resolves at once.
+ * application gets its `init()` awaited (then its platform instance is prepared); a Next.js server
+ * its `prepare()`; a Fastify instance (or a `{ default }` wrapper of one) its `ready()`, so plugins
+ * or builds that fail to load fail the start instead of the first request. Anything else resolves
+ * at once.
  */
 export async function prepareApp(app: unknown): Promise<void> {
   if (isNestApplication(app)) return prepareApp(await nestInstance(app as NestLike));
+  if (isNextServer(app)) {
+    await nextHandler(app as NextServerLike);
+    return;
+  }
   if (isFastify(app)) return fastifyReady(app as Parameters<typeof fastifyReady>[0]);
   if (isModuleWrapper(app)) return prepareApp((app as { default: unknown }).default);
 }

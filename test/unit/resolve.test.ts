@@ -10,7 +10,7 @@ import Router from '@koa/router';
 import { Hono } from 'hono';
 import Fastify from 'fastify';
 import {
-  APP_KIND_ERROR, APP_SHAPES, fetchHandler, isExpressLike, isFastify, isNestApplication, isFetchFunction, isFetchObject, isKoaLike, isMarked,
+  APP_KIND_ERROR, APP_SHAPES, fetchHandler, isExpressLike, isFastify, isNestApplication, isNextServer, isFetchFunction, isFetchObject, isKoaLike, isMarked,
   isModuleWrapper, native, nodeHandler, toNativeApp, type AppKind,
 } from '../../src/app/resolve.ts';
 import { runNative } from '../../src/app/run.ts';
@@ -178,12 +178,17 @@ function samples(): Record<string, unknown> {
     // and a part of it that is not enough.
     nestApp: { init() {}, getHttpAdapter() {}, getHttpServer() {}, listen() {}, enableShutdownHooks() {}, useGlobalPipes() {} },
     nestPartial: { init() {}, getHttpAdapter() {}, listen() {} },
+    // Next's custom server as next() returns it (the real one: test/integration/frameworks-nextjs.test.ts),
+    // and the part of it an app that only renders would have.
+    nextServer: { prepare() {}, getRequestHandler() {}, getUpgradeHandler() {}, close() {}, render() {} },
+    nextPartial: { prepare() {}, getRequestHandler() {} },
   };
 }
 
 const ACCEPTS: Array<[string, (app: unknown) => boolean, string[]]> = [
   ['isMarked', isMarked, ['marked']],
   ['isNestApplication', isNestApplication, ['nestApp']],
+  ['isNextServer', isNextServer, ['nextServer']],
   ['isFastify', isFastify, ['fastify']],
   ['isFetchObject', isFetchObject, ['hono', 'fetchObject']],
   ['isKoaLike', isKoaLike, ['koa', 'koaWithReady']],

@@ -7,12 +7,16 @@ import { startDaemon } from './daemon.ts';
 import { freePort } from './ports.ts';
 import { renderTemplate } from './render.ts';
 
-export type NginxMode = 'fastcgi' | 'fastcgi-keepalive' | 'fastcgi-unbuffered' | 'scgi' | 'uwsgi' | 'http-proxy';
+export type NginxMode = 'fastcgi' | 'fastcgi-keepalive' | 'fastcgi-unbuffered' | 'scgi' | 'uwsgi' | 'http-proxy'
+  // Framework sites (config/nginx/frameworks/): FastCGI plus static files from the app's build.
+  | 'frameworks/nextjs' | 'frameworks/react-router';
 
 export interface SiteSpec<M extends string> {
   readonly mode: M;
   /** The backend as the config expects it: `127.0.0.1:9000` or `unix:/path.sock`. */
   readonly backend: string;
+  /** Values for a template's own placeholders (the framework sites' `APP_DIR`). */
+  readonly values?: Readonly<Record<string, string>>;
 }
 
 export interface RunningSite<M extends string> {
@@ -28,7 +32,8 @@ export interface FrontServer<M extends string> {
   stop(): Promise<void>;
 }
 
-const PARAMS_FILES = ['fastcgi_params', 'scgi_params', 'uwsgi_params'];
+// mime.types too, included as Debian's stock nginx.conf does: sites that serve files need it.
+const PARAMS_FILES = ['fastcgi_params', 'scgi_params', 'uwsgi_params', 'mime.types'];
 
 /** The templates' server_name: the host of every URL the tests send (`RunningSite.url`). */
 export const SERVER_NAME = '127.0.0.1';
@@ -43,7 +48,7 @@ export async function startNginx(sites: ReadonlyArray<SiteSpec<NginxMode>>): Pro
   const blocks: string[] = [];
   for (const [i, site] of sites.entries()) {
     const port = await freePort();
-    blocks.push(renderTemplate(`nginx/${site.mode}.conf`, { LISTEN: `127.0.0.1:${port}`, SERVER_NAME, BACKEND: site.backend, NAME: `s${i}` }));
+    blocks.push(renderTemplate(`nginx/${site.mode}.conf`, { ...site.values, LISTEN: `127.0.0.1:${port}`, SERVER_NAME, BACKEND: site.backend, NAME: `s${i}` }));
     running.push({ mode: site.mode, port, url: (path) => `http://127.0.0.1:${port}${path}` });
   }
   const errorLog = join(dir, 'error.log');
@@ -54,6 +59,7 @@ pid ${dir}/nginx.pid;
 error_log ${errorLog} warn;
 events { worker_connections 1024; }
 http {
+    include mime.types;
     access_log off;
     client_body_temp_path ${dir}/body;
     fastcgi_temp_path ${dir}/fastcgi;
