@@ -8,7 +8,7 @@
 // without keep_conn), so the per-connection cost is in the figure too.
 // Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m|hono|hono-eager|fetch|fetch-eager|response-cost
 //        |node|node-replay|express|express-replay] [--conns 32]
-//        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--json out.json]
+//        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--warmup 20000] [--json out.json]
 //        [--access-log combined|json|TEMPLATE] (the batched access log on, into a temp file)
 //        [--layouts 1|3] (3: three clients' header orders in turn, so by-position name caches miss)
 // Figures that match production codegen come from the tsc build: npx tsc -p tsconfig.test.json
@@ -191,7 +191,7 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
-await round(Math.min(REQUESTS, 20_000));
+await round(Number(opt('--warmup', String(Math.min(REQUESTS, 20_000)))));
 const per: number[] = [];
 const wall: number[] = [];
 let writesPer = 0;

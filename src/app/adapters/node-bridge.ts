@@ -92,9 +92,11 @@ class BridgeSocket extends EnvironSocket {
     callback(error);
     // A TCP socket the app destroys emits 'close' only when its handle is closed, a turn of the
     // event loop later: a request the app destroyed closes before its response then, as on a
-    // server. When the bridge closes it (after 'finish', on an abort or a failure) 'close' comes a
-    // tick later, as resOnFinish's emitCloseNT and a peer's reset are seen by node:http.
-    if (here) process.nextTick(emitSocketClose, this);
+    // server. When the bridge closes it (on an abort or a failure) 'close' comes a tick later, as
+    // a peer's reset is seen by node:http; after 'finish' the destroy itself was put off by a tick
+    // (Exchange.finished), so 'close' comes now, where resOnFinish's emitCloseNT puts it.
+    if (here === CLOSING_AFTER_FINISH) this.emit('close');
+    else if (here === CLOSING_NOW) process.nextTick(emitSocketClose, this);
     else setImmediate(emitSocketClose, this);
   }
 
@@ -209,8 +211,8 @@ class Exchange implements ResponseSink {
   #overMark = false;
   #server: Server | undefined;
   #flushHead: ((chunk: Uint8Array) => void) | undefined;
-  /** The bridge itself is closing the socket (BridgeSocket._destroy reads it). */
-  closingHere = false;
+  /** Whether and how the bridge itself is closing the socket (BridgeSocket._destroy reads it). */
+  closingHere = CLOSING_NO;
 
   constructor(environ: Environ, startResponse: StartResponse, highWaterMarkBytes: number, fields: RequestFields, url: string) {
     this.environ = environ;
@@ -440,13 +442,16 @@ class Exchange implements ResponseSink {
     // resOnFinish's nextTick(emitCloseNT) makes it on a server: the socket's own 'close' (a tick
     // after destroy) is what emits it, through the listener assignSocket added.
     this.#release();
-    this.#closeSocket();
+    // 'finish' is emitted from inside the socket's write callback (Writable's afterWrite): a
+    // Writable destroyed there builds an ERR_STREAM_DESTROYED, stack trace and all, for its
+    // finished-callbacks whether it has any or not. A tick later it does not.
+    if (!this.socket.destroyed) process.nextTick(destroyAfterFinish, this.socket);
   }
 
   /** Closes the connection from the bridge's side (BridgeSocket._destroy times its 'close' by it). */
   #closeSocket(): void {
     if (this.socket.destroyed) return;
-    this.closingHere = true;
+    this.closingHere = CLOSING_NOW;
     this.socket.destroy();
   }
 
@@ -526,6 +531,12 @@ class Exchange implements ResponseSink {
   }
 }
 
+// Exchange.closingHere: the app (or nothing) closes the socket; the bridge closes it now (abort,
+// failure); the bridge closes it a tick after the response's 'finish'.
+const CLOSING_NO = 0;
+const CLOSING_NOW = 1;
+const CLOSING_AFTER_FINISH = 2;
+
 const EMPTY: readonly Uint8Array[] = [];
 const EMPTY_BYTES = new Uint8Array(0);
 
@@ -539,6 +550,11 @@ function onResponseFinish(this: ServerResponse): void {
 }
 function onSocketDrain(this: BridgeSocket): void {
   emitResponseDrain(this.exchange.res);
+}
+function destroyAfterFinish(socket: BridgeSocket): void {
+  if (socket.destroyed) return;
+  socket.exchange.closingHere = CLOSING_AFTER_FINISH;
+  socket.destroy();
 }
 function emitSocketClose(socket: BridgeSocket): void {
   socket.emit('close');
