@@ -4,6 +4,8 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'build/', 'node_modules/', 'coverage/', '.tmp/'] },
+  // What the framework fixtures' builds write (test/helpers/framework-build.ts); never tracked.
+  { ignores: ['test/fixtures/frameworks/*/{build,dist*,.output*,.nuxt,.svelte-kit,.astro}/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -7,12 +7,14 @@ import { startDaemon } from './daemon.ts';
 import { freePort } from './ports.ts';
 import { renderTemplate } from './render.ts';
 
-export type NginxMode = 'fastcgi' | 'fastcgi-keepalive' | 'fastcgi-unbuffered' | 'scgi' | 'uwsgi' | 'http-proxy';
+export type NginxMode = 'fastcgi' | 'fastcgi-keepalive' | 'fastcgi-unbuffered' | 'fastcgi-static' | 'scgi' | 'uwsgi' | 'http-proxy';
 
 export interface SiteSpec<M extends string> {
   readonly mode: M;
   /** The backend as the config expects it: `127.0.0.1:9000` or `unix:/path.sock`. */
   readonly backend: string;
+  /** Values for the template's other placeholders (fastcgi-static.conf's STATIC_ROOT). */
+  readonly values?: Readonly<Record<string, string>>;
 }
 
 export interface RunningSite<M extends string> {
@@ -43,7 +45,7 @@ export async function startNginx(sites: ReadonlyArray<SiteSpec<NginxMode>>): Pro
   const blocks: string[] = [];
   for (const [i, site] of sites.entries()) {
     const port = await freePort();
-    blocks.push(renderTemplate(`nginx/${site.mode}.conf`, { LISTEN: `127.0.0.1:${port}`, SERVER_NAME, BACKEND: site.backend, NAME: `s${i}` }));
+    blocks.push(renderTemplate(`nginx/${site.mode}.conf`, { ...site.values, LISTEN: `127.0.0.1:${port}`, SERVER_NAME, BACKEND: site.backend, NAME: `s${i}` }));
     running.push({ mode: site.mode, port, url: (path) => `http://127.0.0.1:${port}${path}` });
   }
   const errorLog = join(dir, 'error.log');
