@@ -6,21 +6,19 @@
 // build/client). Each answers as the same build does on its own server, form action POST included.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
+import { ask, formPost, mountConfig, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
-import { cleanEnv, retry, start, type Running } from './ship-helpers.ts';
 
 const clis: Cli[] = [];
-let own: Running | undefined;
-let ownBase = '';
+let own: OwnServer | undefined;
 let nginx: FrontServer<NginxMode> | undefined;
-let tmp = '';
+let config: ReturnType<typeof mountConfig> | undefined;
 let asset = '';
 
 before(async () => {
@@ -32,16 +30,7 @@ before(async () => {
   const entry = readdirSync(join(built.out, 'client', '_app', 'immutable', 'entry')).find((f) => f.endsWith('.js'));
   assert.ok(entry !== undefined, 'the build has a client entry chunk');
   asset = `/_app/immutable/entry/${entry}`;
-
-  const port = await freePort();
-  ownBase = `http://127.0.0.1:${port}`;
-  own = start(process.execPath, [join(built.out, 'index.js')], { cwd: dir, env: cleanEnv({ HOST: '127.0.0.1', PORT: String(port), ORIGIN: ownBase }) });
-  const reference = own;
-  await retry(() => {
-    if (/Listening on/.test(reference.stdout())) return true;
-    if (reference.child.exitCode !== null) throw new Error(reference.stderr());
-    return undefined;
-  }, 30_000, 'the standalone SvelteKit server');
+  own = await startOwnServer(join(built.out, 'index.js'), dir, /Listening on/, (base) => ({ ORIGIN: base }));
 
   // postern's ports first: nginx needs them, and ORIGIN needs nginx's.
   const backends = [await freePort(), await freePort()];
@@ -49,60 +38,40 @@ before(async () => {
     { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
     { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: join(built.out, 'client') } },
   ]);
-  const [takeover, mounted] = nginx.sites;
-  assert.ok(takeover !== undefined && mounted !== undefined);
-
-  // (a) The standalone entry, as `node build/index.js` would run it: its listen() is taken over.
+  const takeover = nginx.sites[0];
+  assert.ok(takeover !== undefined);
+  // (a) The standalone entry, as `node build/index.js` would run: its listen() is taken over.
   clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(built.out, 'index.js')}`], {
     env: { ORIGIN: takeover.url(''), HOST: '127.0.0.1', PORT: String(await freePort()) },
   }));
-  // (b) The handler export, mounted from a config file with kind: node.
-  tmp = mkdtempSync(join(tmpdir(), 'postern-sveltekit-'));
-  const config = join(tmp, 'postern.yaml');
-  writeFileSync(config, `mount:\n  - { prefix: /, module: ${JSON.stringify(join(built.out, 'handler.js'))}, export: handler, kind: node }\n`);
-  clis.push(startCli(['--config', config, '--fastcgi', `127.0.0.1:${backends[1]}`], { env: { PROTOCOL_HEADER: 'x-forwarded-proto' } }));
+  // (b) The handler export, mounted from a config file with kind: node; nginx sends X-Forwarded-Proto.
+  config = mountConfig(join(built.out, 'handler.js'), 'handler', 'node');
+  clis.push(startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`], { env: { PROTOCOL_HEADER: 'x-forwarded-proto' } }));
   for (const cli of clis) await cli.listening(['fastcgi'], 60_000);
 });
 
 after(async () => {
   await nginx?.stop();
-  await Promise.all([...clis.map((c) => c.stop()), own?.stop()]);
-  if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
+  await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
+  config?.remove();
 });
 
-interface Answer { status: number; type: string | null; body: string }
-
-/**
- * One request; the body with the base URL replaced by `BASE`: the page prints the origin the app
- * derived, which is the own server's or nginx's port, the one thing that legitimately differs.
- * Static files are compared by status and bytes only (nginx and the app's sirv type `.txt` alike,
- * but add different caching headers).
- */
-async function ask(base: string, path: string, init?: RequestInit): Promise<Answer> {
-  const r = await fetch(`${base}${path}`, { redirect: 'manual', ...init });
-  const isStatic = path === '/hello.txt' || path.startsWith('/_app/');
-  return { status: r.status, type: isStatic ? null : r.headers.get('content-type'), body: (await r.text()).replaceAll(base, 'BASE') };
-}
-
-function formPost(origin: string, name: string): RequestInit {
-  return { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin }, body: new URLSearchParams({ name }).toString() };
-}
-
 const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'kit', n: [1, 2] }) };
+const isStatic = (path: string): boolean => path === '/hello.txt' || path.startsWith('/_app/');
 
 for (const [i, name] of ['build/index.js through the listen() takeover', "build/handler.js's handler mounted with kind: node"].entries()) {
   test(`SvelteKit, ${name}: same answers behind nginx over FastCGI as on its own server`, async () => {
     const site = nginx?.sites[i];
-    assert.ok(site !== undefined);
+    assert.ok(site !== undefined && own !== undefined);
     const ours = site.url('');
-    const requests: ReadonlyArray<[string, (base: string) => RequestInit | undefined]> = [
+    const requests: readonly Ask[] = [
       ['/?q=1', () => undefined],
       ['/guestbook', () => undefined],
       // The form action with the browser's Origin: passes SvelteKit's CSRF check on both.
-      ['/guestbook', (base) => formPost(base, 'ada')],
-      // And a cross-site one: refused (403) on both.
-      ['/guestbook', () => formPost('http://evil.example', 'mallory')],
-      ['/guestbook', (base) => formPost(base, '')],
+      ['/guestbook', (base) => formPost(base, { name: 'ada' })],
+      ['/guestbook', (base) => formPost(base, { name: '' })],
+      // A cross-site one: refused (403) on both.
+      ['/guestbook', () => formPost('http://evil.example', { name: 'mallory' })],
       ['/api/echo?q=x', () => undefined],
       ['/api/echo', () => JSON_POST],
       ['/hello.txt', () => undefined],
@@ -110,25 +79,24 @@ for (const [i, name] of ['build/index.js through the listen() takeover', "build/
       ['/nowhere', () => undefined],
     ];
     for (const [path, init] of requests) {
-      const theirs = await ask(ownBase, path, init(ownBase));
-      const answer = await ask(ours, path, init(ours));
+      const theirs = await ask(own.base, path, init(own.base), isStatic(path));
+      const answer = await ask(ours, path, init(ours), isStatic(path));
       assert.deepEqual(answer, theirs, `${init(ours)?.method ?? 'GET'} ${path}`);
     }
     // And the answers are the app's, not two equal errors.
-    const page = await ask(ours, '/?q=1');
+    const page = await ask(ours, '/?q=1', undefined, false);
     assert.equal(page.status, 200);
     assert.match(page.body, /<p id="path">\/\?q=1<\/p>/);
     assert.match(page.body, /<p id="origin">BASE<\/p>/);
-    const signed = await ask(ours, '/guestbook', formPost(ours, 'grace'));
+    const signed = await ask(ours, '/guestbook', formPost(ours, { name: 'grace' }), false);
     assert.equal(signed.status, 200);
     assert.match(signed.body, /signed by grace/);
-    const refused = await ask(ours, '/guestbook', formPost('http://evil.example', 'mallory'));
-    assert.equal(refused.status, 403);
-    const echo = await ask(ours, '/api/echo', JSON_POST);
+    assert.equal((await ask(ours, '/guestbook', formPost('http://evil.example', { name: 'mallory' }), false)).status, 403);
+    const echo = await ask(ours, '/api/echo', JSON_POST, false);
     assert.equal(echo.status, 201);
     assert.deepEqual(JSON.parse(echo.body), { got: { hello: 'kit', n: [1, 2] }, type: 'application/json' });
-    assert.deepEqual(JSON.parse((await ask(ours, '/api/echo?q=x')).body), { path: '/api/echo', q: 'x', client: '127.0.0.1' });
-    assert.equal((await ask(ours, '/hello.txt')).body, 'static text from the SvelteKit fixture\n');
+    assert.deepEqual(JSON.parse((await ask(ours, '/api/echo?q=x', undefined, false)).body), { path: '/api/echo', q: 'x', client: '127.0.0.1' });
+    assert.equal((await ask(ours, '/hello.txt', undefined, true)).body, 'static text from the SvelteKit fixture\n');
     if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
   });
 }
