@@ -1,0 +1,95 @@
+// A real Nuxt app (test/fixtures/frameworks/nuxt, pinned in its own lockfile; installed and built by
+// the set-up, both cached) served by the `postern` command behind real nginx over FastCGI two ways:
+// Nitro's node-server build, `.output/server/index.mjs`, which starts its own server, through the
+// listen() takeover (the app serves its static assets), and the node-listener build's `listener`
+// mounted from a config file with `kind: node` (nginx serves .output-listener/public). Each answers
+// as the node-server build does on its own server.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
+import { freePort } from '../helpers/front/ports.ts';
+import { prepareFixture } from '../helpers/framework-fixture.ts';
+import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
+import { ask, mountConfig, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
+
+const clis: Cli[] = [];
+let own: OwnServer | undefined;
+let nginx: FrontServer<NginxMode> | undefined;
+let config: ReturnType<typeof mountConfig> | undefined;
+let asset = '';
+
+before(async () => {
+  const prepared = prepareFixture(ROOT, 'nuxt');
+  const dir = prepared.dir;
+  const nuxt = 'node_modules/nuxt/bin/nuxt.mjs';
+  const server = buildFixture({ dir, out: '.output', command: [nuxt, 'build'] });
+  const listener = buildFixture({ dir, out: '.output-listener', command: [nuxt, 'build'], env: { FIXTURE_NITRO_PRESET: 'node-listener' } });
+  // The cost of the fixture, for the CI budget (0 ms when the cached install or builds were reused).
+  console.log(`# nuxt fixture: npm ci ${prepared.installMs} ms, node_modules ${sizeMb(join(dir, 'node_modules'))} MB; `
+    + `builds ${server.buildMs} + ${listener.buildMs} ms, ${sizeMb(server.out)} + ${sizeMb(listener.out)} MB`);
+  const js = readdirSync(join(server.out, 'public', '_nuxt')).find((f) => f.endsWith('.js'));
+  assert.ok(js !== undefined, 'the build has a client chunk');
+  asset = `/_nuxt/${js}`;
+  own = await startOwnServer(join(server.out, 'server', 'index.mjs'), dir, /Listening on/);
+
+  const backends = [await freePort(), await freePort()];
+  nginx = await startNginx([
+    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
+    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: join(listener.out, 'public') } },
+  ]);
+  // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
+  // over. Its default export is an empty object, which postern passes over for the server.
+  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(server.out, 'server', 'index.mjs')}`], {
+    env: { HOST: '127.0.0.1', PORT: String(await freePort()), NITRO_SHUTDOWN_DISABLED: 'true' },
+  }));
+  // (b) The node-listener build's listener, mounted from a config file with kind: node.
+  config = mountConfig(join(listener.out, 'server', 'index.mjs'), 'listener', 'node');
+  clis.push(startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`]));
+  for (const cli of clis) await cli.listening(['fastcgi'], 60_000);
+});
+
+after(async () => {
+  await nginx?.stop();
+  await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
+  config?.remove();
+});
+
+const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'nuxt', n: [1, 2] }) };
+const isStatic = (path: string): boolean => path === '/hello.txt' || path.startsWith('/_nuxt/');
+
+for (const [i, name] of ['the node-server entry through the listen() takeover', "the node-listener build's listener mounted with kind: node"].entries()) {
+  test(`Nuxt, ${name}: same answers behind nginx over FastCGI as on its own server`, async () => {
+    const site = nginx?.sites[i];
+    assert.ok(site !== undefined && own !== undefined);
+    const ours = site.url('');
+    const requests: readonly Ask[] = [
+      ['/?q=1', () => undefined],
+      ['/api/hello?from=test', () => undefined],
+      ['/api/echo', () => JSON_POST],
+      ['/api/echo', () => undefined],
+      ['/hello.txt', () => undefined],
+      [asset, () => undefined],
+      ['/nowhere', () => undefined],
+    ];
+    for (const [path, init] of requests) {
+      const theirs = await ask(own.base, path, init(own.base), isStatic(path));
+      const answer = await ask(ours, path, init(ours), isStatic(path));
+      assert.deepEqual(answer, theirs, `${init(ours)?.method ?? 'GET'} ${path}`);
+    }
+    // And the answers are the app's, not two equal errors.
+    const page = await ask(ours, '/?q=1', undefined, false);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<p id="path">\/\?q=1<\/p>/);
+    assert.match(page.body, /<p id="origin">BASE<\/p>/);
+    assert.match(page.body, /<p id="api">hello page<\/p>/);
+    assert.deepEqual(JSON.parse((await ask(ours, '/api/hello?from=test', undefined, false)).body), { greeting: 'hello test', path: '/api/hello?from=test', ip: '127.0.0.1' });
+    const echo = await ask(ours, '/api/echo', JSON_POST, false);
+    assert.equal(echo.status, 201);
+    assert.deepEqual(JSON.parse(echo.body), { got: { hello: 'nuxt', n: [1, 2] }, type: 'application/json' });
+    assert.equal((await ask(ours, '/hello.txt', undefined, true)).body, 'static text from the Nuxt fixture\n');
+    if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
+  });
+}
