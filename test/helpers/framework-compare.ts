@@ -1,7 +1,8 @@
 // Comparing a framework app served by postern with the same build on its own server, from the
 // test's side: start the app's own server, ask both the same requests, normalise what legitimately
-// differs per run (the base URL the app prints), and a config file for a handler mounted with a kind.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// differs per run (the base URL the app prints), a config file for a handler mounted with a kind, and
+// a copy of a build's public files that nginx's workers can read.
+import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './front/ports.ts';
@@ -54,4 +55,16 @@ export function mountConfig(module: string, exportName: string, kind: 'node' | '
   const path = join(dir, 'postern.yaml');
   writeFileSync(path, `mount:\n  - { prefix: /, module: ${JSON.stringify(module)}, export: ${exportName}, kind: ${kind} }\n`);
   return { path, remove: () => { rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/**
+ * A copy of `dir` under the temporary directory, readable by everyone: nginx's workers run as
+ * www-data when the tests run as root (CI), and the checkout may sit where they cannot read (/root).
+ */
+export function readableCopy(dir: string): { path: string; remove(): void } {
+  const top = mkdtempSync(join(tmpdir(), 'postern-static-'));
+  chmodSync(top, 0o755);
+  const path = join(top, 'public');
+  cpSync(dir, path, { recursive: true });
+  return { path, remove: () => { rmSync(top, { recursive: true, force: true }); } };
 }

@@ -12,13 +12,14 @@ import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/n
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
-import { ask, mountConfig, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ask, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
 const clis: Cli[] = [];
 let own: OwnServer | undefined;
 let nginx: FrontServer<NginxMode> | undefined;
 let config: ReturnType<typeof mountConfig> | undefined;
+let statics: ReturnType<typeof readableCopy> | undefined;
 let asset = '';
 
 before(async () => {
@@ -36,9 +37,10 @@ before(async () => {
   own = await startOwnServer(join(server.out, 'server', 'index.mjs'), dir, /Listening on/);
 
   const backends = [await freePort(), await freePort()];
+  statics = readableCopy(join(listener.out, 'public'));
   nginx = await startNginx([
     { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: join(listener.out, 'public') } },
+    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
   ]);
   // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
   // over. Its default export is an empty object, which postern passes over for the server.
@@ -55,6 +57,7 @@ after(async () => {
   await nginx?.stop();
   await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
   config?.remove();
+  statics?.remove();
 });
 
 const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'nuxt', n: [1, 2] }) };

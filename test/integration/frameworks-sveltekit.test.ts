@@ -12,13 +12,14 @@ import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/n
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
-import { ask, formPost, mountConfig, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ask, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
 const clis: Cli[] = [];
 let own: OwnServer | undefined;
 let nginx: FrontServer<NginxMode> | undefined;
 let config: ReturnType<typeof mountConfig> | undefined;
+let statics: ReturnType<typeof readableCopy> | undefined;
 let asset = '';
 
 before(async () => {
@@ -34,9 +35,10 @@ before(async () => {
 
   // postern's ports first: nginx needs them, and ORIGIN needs nginx's.
   const backends = [await freePort(), await freePort()];
+  statics = readableCopy(join(built.out, 'client'));
   nginx = await startNginx([
     { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: join(built.out, 'client') } },
+    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
   ]);
   const takeover = nginx.sites[0];
   assert.ok(takeover !== undefined);
@@ -54,6 +56,7 @@ after(async () => {
   await nginx?.stop();
   await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
   config?.remove();
+  statics?.remove();
 });
 
 const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'kit', n: [1, 2] }) };
