@@ -98,3 +98,14 @@ export function sizeMb(path: string): number {
   if (existsSync(path)) walk(path);
   return Math.round(bytes / 1e5) / 10;
 }
+
+/**
+ * One line for the CI budget: what installing and building the fixture cost, with sizes in MB
+ * (measured only when something was installed or built, so a cached re-run pays nothing for it).
+ */
+export function costLine(name: string, dir: string, installMs: number, builds: readonly Built[]): string {
+  const built = builds.some((b) => b.buildMs > 0);
+  const modules = installMs > 0 ? `, node_modules ${sizeMb(join(dir, 'node_modules'))} MB` : '';
+  const outputs = built ? `, ${builds.map((b) => sizeMb(b.out)).join(' + ')} MB` : '';
+  return `${name} fixture: npm ci ${installMs} ms${modules}; build ${builds.map((b) => b.buildMs).join(' + ')} ms${outputs}`;
+}

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
-import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
+import { buildFixture, costLine } from '../helpers/framework-build.ts';
 import { ask, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
@@ -29,8 +29,7 @@ before(async () => {
   const standalone = buildFixture({ dir, out: 'dist', command: [astro, 'build'] });
   const middleware = buildFixture({ dir, out: 'dist-middleware', command: [astro, 'build'], env: { FIXTURE_NODE_MODE: 'middleware' } });
   // The cost of the fixture, for the CI budget (0 ms when the cached install or builds were reused).
-  console.log(`# astro fixture: npm ci ${prepared.installMs} ms, node_modules ${sizeMb(join(dir, 'node_modules'))} MB; `
-    + `builds ${standalone.buildMs} + ${middleware.buildMs} ms, ${sizeMb(standalone.out)} + ${sizeMb(middleware.out)} MB`);
+  console.log(`# ${costLine('astro', dir, prepared.installMs, [standalone, middleware])}`);
   const css = readdirSync(join(standalone.out, 'client', '_astro')).find((f) => f.endsWith('.css'));
   assert.ok(css !== undefined, 'the build has a stylesheet');
   asset = `/_astro/${css}`;

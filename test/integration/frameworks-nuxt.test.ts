@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
-import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
+import { buildFixture, costLine } from '../helpers/framework-build.ts';
 import { ask, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
@@ -29,8 +29,7 @@ before(async () => {
   const server = buildFixture({ dir, out: '.output', command: [nuxt, 'build'] });
   const listener = buildFixture({ dir, out: '.output-listener', command: [nuxt, 'build'], env: { FIXTURE_NITRO_PRESET: 'node-listener' } });
   // The cost of the fixture, for the CI budget (0 ms when the cached install or builds were reused).
-  console.log(`# nuxt fixture: npm ci ${prepared.installMs} ms, node_modules ${sizeMb(join(dir, 'node_modules'))} MB; `
-    + `builds ${server.buildMs} + ${listener.buildMs} ms, ${sizeMb(server.out)} + ${sizeMb(listener.out)} MB`);
+  console.log(`# ${costLine('nuxt', dir, prepared.installMs, [server, listener])}`);
   const js = readdirSync(join(server.out, 'public', '_nuxt')).find((f) => f.endsWith('.js'));
   assert.ok(js !== undefined, 'the build has a client chunk');
   asset = `/_nuxt/${js}`;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
-import { buildFixture, sizeMb } from '../helpers/framework-build.ts';
+import { buildFixture, costLine } from '../helpers/framework-build.ts';
 import { ask, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
@@ -27,7 +27,7 @@ before(async () => {
   const dir = prepared.dir;
   const built = buildFixture({ dir, out: 'build', command: ['node_modules/vite/bin/vite.js', 'build'] });
   // The cost of the fixture, for the CI budget (0 ms when the cached install or build was reused).
-  console.log(`# sveltekit fixture: npm ci ${prepared.installMs} ms, node_modules ${sizeMb(join(dir, 'node_modules'))} MB; build ${built.buildMs} ms, ${sizeMb(built.out)} MB`);
+  console.log(`# ${costLine('sveltekit', dir, prepared.installMs, [built])}`);
   const entry = readdirSync(join(built.out, 'client', '_app', 'immutable', 'entry')).find((f) => f.endsWith('.js'));
   assert.ok(entry !== undefined, 'the build has a client entry chunk');
   asset = `/_app/immutable/entry/${entry}`;
