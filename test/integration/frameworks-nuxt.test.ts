@@ -3,8 +3,10 @@
 // Nitro's node-server build, `.output/server/index.mjs`, which starts its own server, through the
 // listen() takeover (the app serves its static assets), and the node-listener build's `listener`
 // mounted from a config file with `kind: node` (nginx serves .output-listener/public). Each answers
-// as the node-server build does on its own server.
+// as the node-server build does on its own server. And why the docs ask for NITRO_SHUTDOWN_DISABLED
+// with the node-server entry: without it Nitro ends the process at SIGTERM, cutting a request in flight.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +23,7 @@ let nginx: FrontServer<NginxMode> | undefined;
 let config: ReturnType<typeof mountConfig> | undefined;
 let statics: ReturnType<typeof readableCopy> | undefined;
 let asset = '';
+let entry = '';
 
 before(async () => {
   const prepared = prepareFixture(ROOT, 'nuxt');
@@ -33,7 +36,8 @@ before(async () => {
   const js = readdirSync(join(server.out, 'public', '_nuxt')).find((f) => f.endsWith('.js'));
   assert.ok(js !== undefined, 'the build has a client chunk');
   asset = `/_nuxt/${js}`;
-  own = await startOwnServer(join(server.out, 'server', 'index.mjs'), dir, /Listening on/);
+  entry = join(server.out, 'server', 'index.mjs');
+  own = await startOwnServer(entry, dir, /Listening on/);
 
   const backends = [await freePort(), await freePort()];
   statics = readableCopy(join(listener.out, 'public'));
@@ -43,7 +47,7 @@ before(async () => {
   ]);
   // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
   // over. Its default export is an empty object, which postern passes over for the server.
-  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(server.out, 'server', 'index.mjs')}`], {
+  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${entry}`], {
     env: { HOST: '127.0.0.1', PORT: String(await freePort()), NITRO_SHUTDOWN_DISABLED: 'true' },
   }));
   // (b) The node-listener build's listener, mounted from a config file with kind: node.
@@ -95,3 +99,64 @@ for (const [i, name] of ['the node-server entry through the listen() takeover', 
     if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
   });
 }
+
+/** Rejects naming `what` when `promise` has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: not within ${ms} ms`)); }, ms); });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const SLOW_BODY = Buffer.from(JSON.stringify({ part: 'one and two' }));
+
+/** A POST to /api/slow with the first bytes of its body sent; `finish()` sends the rest. */
+function slowPost(port: number): { finish(): void; answer: Promise<{ status: number; body: string }> } {
+  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/api/slow', headers: { 'content-type': 'application/json', 'content-length': String(SLOW_BODY.length) } });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.once('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.once('end', () => { resolve({ status: res.statusCode ?? 0, body }); });
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+  });
+  // The answer may fail before the test awaits it (the process ended): that is an outcome, not a crash.
+  answer.catch(() => undefined);
+  req.write(SLOW_BODY.subarray(0, 5));
+  return { finish: () => { req.end(SLOW_BODY.subarray(5)); }, answer };
+}
+
+/** postern serving the node-server entry on an HTTP listener, with a request in flight when SIGTERM comes. */
+async function sigtermWithRequestInFlight(env: Record<string, string>): Promise<{ cli: Cli; slow: ReturnType<typeof slowPost> }> {
+  const port = await freePort();
+  const cli = startCli(['--http', `127.0.0.1:${port}`, '--mount', `/=${entry}`], { env: { PORT: String(await freePort()), ...env } });
+  clis.push(cli);
+  await cli.listening(['http'], 60_000);
+  const slow = slowPost(port);
+  await cli.waitFor('slow request: reading the body');
+  cli.child.kill('SIGTERM');
+  await cli.waitFor('stopping gracefully');
+  return { cli, slow };
+}
+
+test('Nuxt node-server entry through the takeover with NITRO_SHUTDOWN_DISABLED=true: a request in flight at SIGTERM gets its answer, then postern exits', async () => {
+  const { cli, slow } = await sigtermWithRequestInFlight({ NITRO_SHUTDOWN_DISABLED: 'true' });
+  slow.finish();
+  const answer = await within(slow.answer, 20_000, 'the answer to the request in flight');
+  assert.equal(answer.status, 201);
+  assert.deepEqual(JSON.parse(answer.body), { got: { part: 'one and two' } });
+  assert.equal(await within(cli.exited, 20_000, 'postern exiting after the drain'), 0);
+});
+
+test('Nuxt node-server entry through the takeover without NITRO_SHUTDOWN_DISABLED: Nitro ends the process at SIGTERM and the request in flight gets no answer', async () => {
+  const { cli, slow } = await sigtermWithRequestInFlight({});
+  // Nothing more is sent: postern alone would wait for the body (its drain lasts 30 s).
+  await within(cli.exited, 20_000, 'the process ending');
+  await assert.rejects(within(slow.answer, 5_000, 'the request in flight'), (err: Error) => !/not within/.test(err.message));
+});
