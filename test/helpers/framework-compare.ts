@@ -1,0 +1,70 @@
+// Comparing a framework app served by postern with the same build on its own server, from the
+// test's side: start the app's own server, ask both the same requests, normalise what legitimately
+// differs per run (the base URL the app prints), a config file for a handler mounted with a kind, and
+// a copy of a build's public files that nginx's workers can read.
+import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './front/ports.ts';
+import { cleanEnv, retry, start, type Running } from '../integration/ship-helpers.ts';
+
+export interface Answer {
+  readonly status: number;
+  /** The content type; null for static files (nginx and the app's own file server type them alike, but not byte for byte). */
+  readonly type: string | null;
+  /** The body, with the base URL asked replaced by `BASE` (an app that prints its origin prints its port). */
+  readonly body: string;
+}
+
+export type Ask = readonly [path: string, init: (base: string) => RequestInit | undefined];
+
+export async function ask(base: string, path: string, init: RequestInit | undefined, isStatic: boolean): Promise<Answer> {
+  const r = await fetch(`${base}${path}`, { redirect: 'manual', ...init });
+  return { status: r.status, type: isStatic ? null : r.headers.get('content-type'), body: (await r.text()).replaceAll(base, 'BASE') };
+}
+
+/** A browser's form POST from `origin` that wants an HTML page back. */
+export function formPost(origin: string, fields: Readonly<Record<string, string>>): RequestInit {
+  return { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin }, body: new URLSearchParams(fields).toString() };
+}
+
+export interface OwnServer {
+  readonly base: string;
+  readonly running: Running;
+}
+
+/**
+ * Starts the app on its own server (`node <entry>`, on a free loopback port given as PORT with
+ * HOST=127.0.0.1 and whatever `env(base)` adds) and waits until its output matches `ready`.
+ */
+export async function startOwnServer(entry: string, cwd: string, ready: RegExp, env: (base: string) => Record<string, string> = () => ({})): Promise<OwnServer> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const running = start(process.execPath, [entry], { cwd, env: cleanEnv({ HOST: '127.0.0.1', PORT: String(port), ...env(base) }) });
+  await retry(() => {
+    if (ready.test(running.stdout())) return true;
+    if (running.child.exitCode !== null) throw new Error(`exited: ${running.stdout()}${running.stderr()}`);
+    return undefined;
+  }, 30_000, `the app's own server (${entry})`);
+  return { base, running };
+}
+
+/** A postern config file mounting `module`'s `exportName` at / with `kind` (the CLI's --mount has no kind). */
+export function mountConfig(module: string, exportName: string, kind: 'node' | 'fetch' | 'native'): { path: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-framework-'));
+  const path = join(dir, 'postern.yaml');
+  writeFileSync(path, `mount:\n  - { prefix: /, module: ${JSON.stringify(module)}, export: ${exportName}, kind: ${kind} }\n`);
+  return { path, remove: () => { rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/**
+ * A copy of `dir` under the temporary directory, readable by everyone: nginx's workers run as
+ * www-data when the tests run as root (CI), and the checkout may sit where they cannot read (/root).
+ */
+export function readableCopy(dir: string): { path: string; remove(): void } {
+  const top = mkdtempSync(join(tmpdir(), 'postern-static-'));
+  chmodSync(top, 0o755);
+  const path = join(top, 'public');
+  cpSync(dir, path, { recursive: true });
+  return { path, remove: () => { rmSync(top, { recursive: true, force: true }); } };
+}

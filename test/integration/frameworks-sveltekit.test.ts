@@ -1,0 +1,105 @@
+// A real SvelteKit app (test/fixtures/frameworks/sveltekit, adapter-node, pinned in its own
+// lockfile; installed and built by the set-up, both cached) served by the `postern` command behind
+// real nginx over FastCGI two ways: `build/index.js`, which calls listen() itself, through the
+// takeover (ORIGIN set; the app serves its static assets), and `build/handler.js`'s `handler`
+// mounted from a config file with `kind: node` (PROTOCOL_HEADER from nginx; nginx serves
+// build/client). Each answers as the same build does on its own server, form action POST included.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
+import { freePort } from '../helpers/front/ports.ts';
+import { prepareFixture } from '../helpers/framework-fixture.ts';
+import { buildFixture, costLine } from '../helpers/framework-build.ts';
+import { ask, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
+
+const clis: Cli[] = [];
+let own: OwnServer | undefined;
+let nginx: FrontServer<NginxMode> | undefined;
+let config: ReturnType<typeof mountConfig> | undefined;
+let statics: ReturnType<typeof readableCopy> | undefined;
+let asset = '';
+
+before(async () => {
+  const prepared = prepareFixture(ROOT, 'sveltekit');
+  const dir = prepared.dir;
+  const built = buildFixture({ dir, out: 'build', command: ['node_modules/vite/bin/vite.js', 'build'] });
+  // The cost of the fixture, for the CI budget (0 ms when the cached install or build was reused).
+  console.log(`# ${costLine('sveltekit', dir, prepared.installMs, [built])}`);
+  const entry = readdirSync(join(built.out, 'client', '_app', 'immutable', 'entry')).find((f) => f.endsWith('.js'));
+  assert.ok(entry !== undefined, 'the build has a client entry chunk');
+  asset = `/_app/immutable/entry/${entry}`;
+  own = await startOwnServer(join(built.out, 'index.js'), dir, /Listening on/, (base) => ({ ORIGIN: base }));
+
+  // postern's ports first: nginx needs them, and ORIGIN needs nginx's.
+  const backends = [await freePort(), await freePort()];
+  statics = readableCopy(join(built.out, 'client'));
+  nginx = await startNginx([
+    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
+    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
+  ]);
+  const takeover = nginx.sites[0];
+  assert.ok(takeover !== undefined);
+  // (a) The standalone entry, as `node build/index.js` would run: its listen() is taken over.
+  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(built.out, 'index.js')}`], {
+    env: { ORIGIN: takeover.url(''), HOST: '127.0.0.1', PORT: String(await freePort()) },
+  }));
+  // (b) The handler export, mounted from a config file with kind: node; nginx sends X-Forwarded-Proto.
+  config = mountConfig(join(built.out, 'handler.js'), 'handler', 'node');
+  clis.push(startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`], { env: { PROTOCOL_HEADER: 'x-forwarded-proto' } }));
+  for (const cli of clis) await cli.listening(['fastcgi'], 60_000);
+});
+
+after(async () => {
+  await nginx?.stop();
+  await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
+  config?.remove();
+  statics?.remove();
+});
+
+const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'kit', n: [1, 2] }) };
+const isStatic = (path: string): boolean => path === '/hello.txt' || path.startsWith('/_app/');
+
+for (const [i, name] of ['build/index.js through the listen() takeover', "build/handler.js's handler mounted with kind: node"].entries()) {
+  test(`SvelteKit, ${name}: same answers behind nginx over FastCGI as on its own server`, async () => {
+    const site = nginx?.sites[i];
+    assert.ok(site !== undefined && own !== undefined);
+    const ours = site.url('');
+    const requests: readonly Ask[] = [
+      ['/?q=1', () => undefined],
+      ['/guestbook', () => undefined],
+      // The form action with the browser's Origin: passes SvelteKit's CSRF check on both.
+      ['/guestbook', (base) => formPost(base, { name: 'ada' })],
+      ['/guestbook', (base) => formPost(base, { name: '' })],
+      // A cross-site one: refused (403) on both.
+      ['/guestbook', () => formPost('http://evil.example', { name: 'mallory' })],
+      ['/api/echo?q=x', () => undefined],
+      ['/api/echo', () => JSON_POST],
+      ['/hello.txt', () => undefined],
+      [asset, () => undefined],
+      ['/nowhere', () => undefined],
+    ];
+    for (const [path, init] of requests) {
+      const theirs = await ask(own.base, path, init(own.base), isStatic(path));
+      const answer = await ask(ours, path, init(ours), isStatic(path));
+      assert.deepEqual(answer, theirs, `${init(ours)?.method ?? 'GET'} ${path}`);
+    }
+    // And the answers are the app's, not two equal errors.
+    const page = await ask(ours, '/?q=1', undefined, false);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<p id="path">\/\?q=1<\/p>/);
+    assert.match(page.body, /<p id="origin">BASE<\/p>/);
+    const signed = await ask(ours, '/guestbook', formPost(ours, { name: 'grace' }), false);
+    assert.equal(signed.status, 200);
+    assert.match(signed.body, /signed by grace/);
+    assert.equal((await ask(ours, '/guestbook', formPost('http://evil.example', { name: 'mallory' }), false)).status, 403);
+    const echo = await ask(ours, '/api/echo', JSON_POST, false);
+    assert.equal(echo.status, 201);
+    assert.deepEqual(JSON.parse(echo.body), { got: { hello: 'kit', n: [1, 2] }, type: 'application/json' });
+    assert.deepEqual(JSON.parse((await ask(ours, '/api/echo?q=x', undefined, false)).body), { path: '/api/echo', q: 'x', client: '127.0.0.1' });
+    assert.equal((await ask(ours, '/hello.txt', undefined, true)).body, 'static text from the SvelteKit fixture\n');
+    if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
+  });
+}
