@@ -131,8 +131,12 @@ async function loadMount(tree: Tree, m: MountConfig, options: BuildTreeOptions):
     capture.stop();
     report(m, capture, taken, n, options);
     const app = serveTakenServer(taken, adapter);
-    tree.mount(app, m.prefix, { kind: 'native', role: m.role });
+    tree.mount(app, m.prefix, { kind: 'native', role: m.role, close: () => taken.shutdown() });
     taken.onClose(() => { options.onInfo?.(`mount ${m.prefix}: ${m.module} closed its server; the mount answers 503 from now on`); });
+    taken.onLateListen((r) => {
+      const asked = 'path' in r ? r.path : `port ${r.port}${r.host === undefined ? '' : ` on ${r.host}`}`;
+      options.onInfo?.(`mount ${m.prefix}: ${m.module} called listen() again after loading, on an http.Server with the same request handler (it asked for ${asked}); nothing was bound`);
+    });
     return { app, takenOver: taken };
   } finally {
     capture.stop();
