@@ -389,14 +389,17 @@ function announce(server: PosternServer, log: EventLog): void {
 /**
  * Closes a tree's mounted apps as their own servers would on stop (src/app/shutdown.ts), within
  * appCloseTimeoutMs (0: not at all); a closer that throws or hangs is logged, naming its mount.
+ * False when one was still running at the deadline.
  */
-async function closeTreeApps(tree: Tree, timeoutMs: number, log: EventLog): Promise<void> {
-  if (timeoutMs === 0) return;
+async function closeTreeApps(tree: Tree, timeoutMs: number, log: EventLog): Promise<boolean> {
+  if (timeoutMs === 0) return true;
   const closers = tree.closers();
-  if (closers.length === 0) return;
+  if (closers.length === 0) return true;
+  let settled = true;
   await tree.closeApps({
     timeoutMs,
     onProblem: (p) => {
+      if (p.code === APP_CLOSE_ERRORS.TIMEOUT) settled = false;
       const what = p.code === APP_CLOSE_ERRORS.TIMEOUT
         ? `was still closing after appCloseTimeoutMs (${timeoutMs} ms); not waiting for it`
         : `failed to close: ${p.error instanceof Error ? (p.error.stack ?? p.error.message) : String(p.error)}`;
@@ -404,6 +407,7 @@ async function closeTreeApps(tree: Tree, timeoutMs: number, log: EventLog): Prom
     },
   });
   log.info(`closed the apps (${closers.map((c) => c.name).join(', ')})`);
+  return settled;
 }
 
 /** The supervisor's view of a configuration: listeners, worker count, policy, and the config for workers. */
@@ -556,7 +560,10 @@ async function serveAsWorker(io: CliIo): Promise<number> {
     return serving.server;
   }, {
     log,
-    afterDrain: () => (loaded === undefined ? undefined : closeTreeApps(loaded.tree, loaded.config.appCloseTimeoutMs, log)),
+    // The worker exits after it, whatever a hung close hook still holds.
+    afterDrain: async () => {
+      if (loaded !== undefined) await closeTreeApps(loaded.tree, loaded.config.appCloseTimeoutMs, log);
+    },
     beforeExit: async () => {
       log.close();
       await log.closed;
@@ -663,13 +670,18 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       log.close();
       // Every access and event line is written before the command returns; a spawned process then
       // exits even if an app left a timer or socket open (the spawner waits for the exit).
-      void log.closed.finally(() => { resolveStatus(spawned ? exitWhenReal(io, code) : code); });
+      void log.closed.finally(() => { resolveStatus(spawned || hung ? exitWhenReal(io, code) : code); });
     };
     // Trees a reload swapped out whose apps are not closed yet.
     const retiredTrees = new Set<Tree>();
     let goFast: () => void = () => undefined;
     const fastStop = new Promise<void>((resolve) => { goFast = resolve; });
-    const closeAll = (): Promise<unknown> => Promise.all([tree.current, ...retiredTrees].map((t) => closeTreeApps(t, config.appCloseTimeoutMs, log)));
+    // A close hook still running at the deadline may hold a timer or socket: the process exits anyway.
+    let hung = false;
+    const closeAll = async (): Promise<void> => {
+      const settled = await Promise.all([tree.current, ...retiredTrees].map((t) => closeTreeApps(t, config.appCloseTimeoutMs, log)));
+      hung = settled.includes(false);
+    };
     /**
      * A tree a reload swapped out: its apps are closed once its requests are done. Those cannot be
      * told apart from the new tree's without a cost on every request, so they get what a graceful
