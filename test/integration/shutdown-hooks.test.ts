@@ -82,3 +82,21 @@ test('SIGINT (fast stop) closes no app', async () => {
   assert.equal(existsSync(join(s.markers, `fastify-${s.pid}`)), false);
   assert.doesNotMatch(s.cli.output(), /closed the apps/);
 });
+
+test('single process, SIGHUP with the same listeners: the replaced apps are closed once shutdownTimeoutMs has passed; the new ones serve', async () => {
+  const markers = mkdtempSync(join(tmpdir(), 'postern-shutdown-'));
+  dirs.push(markers);
+  const cli = startCli(['--fastcgi', '127.0.0.1:0', '--mount', `/f=${join(FIXTURES, 'fastify-onclose.mjs')}`, '--shutdown-timeout-ms', '500'],
+    { env: { MARKER_DIR: markers } });
+  running.push(cli);
+  const s: Started = { cli, fastcgi: (await cli.listening(['fastcgi'])).get('fastcgi') ?? 0, markers, pid: cli.child.pid ?? 0 };
+  assert.equal((await get(s, '/f/hello')).status, 200);
+  cli.child.kill('SIGHUP');
+  await cli.waitFor('reloaded (same listeners');
+  await cli.waitFor(/closed the apps \(mount \/f\)/);
+  assert.equal(readFileSync(join(markers, `fastify-${s.pid}`), 'utf8'), 'onClose ran');
+  assert.equal((await get(s, '/f/hello')).body, JSON.stringify({ hello: 'fastify exported' }));
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0, cli.output());
+  assert.equal((cli.output().match(/closed the apps \(mount \/f\)/g) ?? []).length, 2, 'the new generation is closed at the stop');
+});
