@@ -41,7 +41,8 @@ USER node
 
 # Container defaults (all overridable with -e or flags): FastCGI on every interface of the container,
 # the health path on a separate plain-HTTP listener so no app can shadow it, JSON-line logs (the event
-# log on stderr, the access log on stdout), and a stop deadline below Docker's default 10 s grace.
+# log on stderr, the access log on stdout), and a stop deadline below Docker's default 10 s grace
+# (in-flight requests, then the apps' shutdown hooks: 6 s + 2 s).
 ENV POSTERN_FASTCGI=:9000 \
     POSTERN_STATUS_LISTEN=:9001 \
     POSTERN_PING_PATH=/ping \
@@ -49,11 +50,13 @@ ENV POSTERN_FASTCGI=:9000 \
     POSTERN_LOG_FORMAT=json \
     POSTERN_ACCESS_LOG=- \
     POSTERN_ACCESS_LOG_FORMAT=json \
-    POSTERN_SHUTDOWN_TIMEOUT_MS=8000
+    POSTERN_SHUTDOWN_TIMEOUT_MS=6000 \
+    POSTERN_APP_CLOSE_TIMEOUT_MS=2000
 
 EXPOSE 9000 9001
 
-# SIGTERM: stop accepting, let in-flight requests finish (up to POSTERN_SHUTDOWN_TIMEOUT_MS), exit 0.
+# SIGTERM: stop accepting, let in-flight requests finish (up to POSTERN_SHUTDOWN_TIMEOUT_MS), close the
+# apps (up to POSTERN_APP_CLOSE_TIMEOUT_MS), exit 0.
 STOPSIGNAL SIGTERM
 
 # `postern health` reads the same POSTERN_* variables and GETs the ping path on the status listener.

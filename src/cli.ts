@@ -19,6 +19,7 @@ import { resolveConfig } from './config/load.ts';
 import { suggest } from './config/suggest.ts';
 import type { PosternConfig, RawValues } from './config/load.ts';
 import { buildTree } from './config/mounts.ts';
+import { APP_CLOSE_ERRORS } from './app/shutdown.ts';
 import { MASTER_OPTIONS, needsMaster } from './config/options.ts';
 import { createOperatorLogs, processStatus, startServing, statusUrl, STATUS_URL_ERROR, tcpPorts } from './operate.ts';
 import type { OperatorLogs } from './operate.ts';
@@ -385,6 +386,30 @@ function announce(server: PosternServer, log: EventLog): void {
   for (const l of server.listeners) log.info(`${l.protocol} listening on ${l.address}`, { protocol: l.protocol, address: l.address });
 }
 
+/**
+ * Closes a tree's mounted apps as their own servers would on stop (src/app/shutdown.ts), within
+ * appCloseTimeoutMs (0: not at all); a closer that throws or hangs is logged, naming its mount.
+ * False when one was still running at the deadline.
+ */
+async function closeTreeApps(tree: Tree, timeoutMs: number, log: EventLog): Promise<boolean> {
+  if (timeoutMs === 0) return true;
+  const closers = tree.closers();
+  if (closers.length === 0) return true;
+  let settled = true;
+  await tree.closeApps({
+    timeoutMs,
+    onProblem: (p) => {
+      if (p.code === APP_CLOSE_ERRORS.TIMEOUT) settled = false;
+      const what = p.code === APP_CLOSE_ERRORS.TIMEOUT
+        ? `was still closing after appCloseTimeoutMs (${timeoutMs} ms); not waiting for it`
+        : `failed to close: ${p.error instanceof Error ? (p.error.stack ?? p.error.message) : String(p.error)}`;
+      log.error(`${p.name} ${what}`, { code: p.code, mount: p.name.slice('mount '.length) });
+    },
+  });
+  log.info(`closed the apps (${closers.map((c) => c.name).join(', ')})`);
+  return settled;
+}
+
 /** The supervisor's view of a configuration: listeners, worker count, policy, and the config for workers. */
 export function supervisorSettings(config: PosternConfig): SupervisorSettings<PosternConfig> {
   return {
@@ -398,6 +423,7 @@ export function supervisorSettings(config: PosternConfig): SupervisorSettings<Po
     requestTimeoutMs: config.requestTimeoutMs,
     killGraceMs: config.killGraceMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    appCloseTimeoutMs: config.appCloseTimeoutMs,
     maxRequestsPerWorker: config.maxRequestsPerWorker,
     maxRequestsJitter: config.maxRequestsJitter,
     maxWorkerRssMiB: config.maxWorkerRssMiB,
@@ -501,6 +527,8 @@ function dropMasterPrivileges(config: PosternConfig, log: EventLog): void {
 async function serveAsWorker(io: CliIo): Promise<number> {
   const worker = Number(io.env['POSTERN_WORKER_ID']);
   const log = createOperatorLogs({ logLevel: 'info', logFormat: 'auto' }, io, Number.isInteger(worker) ? { worker } : {});
+  // Set once the apps are loaded: a graceful stop closes them after the last request.
+  let loaded: { tree: Tree; config: PosternConfig } | undefined;
   return runWorker<PosternConfig>(async (ctx) => {
     const config = ctx.config;
     // Before the app is imported: its module code must not run as root. The listeners are the
@@ -510,6 +538,7 @@ async function serveAsWorker(io: CliIo): Promise<number> {
     const accessLog = log.openAccessLog(config);
     ctx.onReopenLogs(() => { log.reopen(); });
     const tree = ctx.track(await loadTree(config, log));
+    loaded = { tree, config };
     const metrics = new Metrics({ worker: ctx.workerId });
     // Filled in below; the status routes read it per request.
     const serving: { server?: PosternServer } = {};
@@ -531,6 +560,10 @@ async function serveAsWorker(io: CliIo): Promise<number> {
     return serving.server;
   }, {
     log,
+    // The worker exits after it, whatever a hung close hook still holds.
+    afterDrain: async () => {
+      if (loaded !== undefined) await closeTreeApps(loaded.tree, loaded.config.appCloseTimeoutMs, log);
+    },
     beforeExit: async () => {
       log.close();
       await log.closed;
@@ -637,7 +670,35 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       log.close();
       // Every access and event line is written before the command returns; a spawned process then
       // exits even if an app left a timer or socket open (the spawner waits for the exit).
-      void log.closed.finally(() => { resolveStatus(spawned ? exitWhenReal(io, code) : code); });
+      void log.closed.finally(() => { resolveStatus(spawned || hung ? exitWhenReal(io, code) : code); });
+    };
+    // Trees a reload swapped out whose apps are not closed yet.
+    const retiredTrees = new Set<Tree>();
+    let goFast: () => void = () => undefined;
+    const fastStop = new Promise<void>((resolve) => { goFast = resolve; });
+    // A close hook still running at the deadline may hold a timer or socket: the process exits anyway.
+    let hung = false;
+    const closeAll = async (): Promise<void> => {
+      const settled = await Promise.all([tree.current, ...retiredTrees].map((t) => closeTreeApps(t, config.appCloseTimeoutMs, log)));
+      hung = settled.includes(false);
+    };
+    /**
+     * A tree a reload swapped out: its apps are closed once its requests are done. Those cannot be
+     * told apart from the new tree's without a cost on every request, so they get what a graceful
+     * stop gives them, shutdownTimeoutMs (or less, when `drained` says the old listeners closed).
+     */
+    const retireTree = (old: Tree, drained?: Promise<unknown>): void => {
+      retiredTrees.add(old);
+      let timer: NodeJS.Timeout | undefined;
+      const close = (): void => {
+        clearTimeout(timer);
+        if (!retiredTrees.delete(old) || stopping !== undefined) return;
+        void closeTreeApps(old, config.appCloseTimeoutMs, log);
+      };
+      if (drained === undefined) {
+        timer = setTimeout(close, config.shutdownTimeoutMs);
+        timer.unref();
+      } else void drained.finally(close);
     };
     const stop = (signal: 'SIGTERM' | 'SIGINT' | 'SIGUSR1' | 'limit'): void => {
       if (stopping === 'fast') return;
@@ -645,12 +706,17 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       // SIGINT, or a second signal during a graceful stop, stops at once.
       const fast = signal === 'SIGINT' || stopping !== undefined;
       stopping = fast ? 'fast' : 'graceful';
+      if (fast) goFast();
       log.info(fast ? `${signal}: stopping now` : `${signal}: stopping gracefully (in-flight requests get up to ${config.shutdownTimeoutMs} ms)`);
       // A reload in flight finishes first, so no listener it opens is left behind.
       void reloading.then(async () => {
         const all = [server, ...retiring];
         if (fast) all.forEach((s) => { s.closeNow(); });
-        else await Promise.all(all.map((s) => s.close()));
+        else {
+          await Promise.all(all.map((s) => s.close()));
+          // The last request is done: close the apps, unless a fast stop comes meanwhile.
+          await Promise.race([closeAll(), fastStop]);
+        }
       }).then(
         () => { log.info('stopped'); finish(EXIT.OK); },
         (err: unknown) => { log.error(`error while stopping: ${String(err)}`); finish(EXIT.FAILURE); },
@@ -673,6 +739,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       log.openAccessLog(next);
       for (const w of next.warnings) log.warn(w);
       if (listenerKey(next) === listenerKey(config)) {
+        retireTree(tree.current);
         tree.swap(nextTree);
         config = next;
         log.info('reloaded (same listeners; new requests go to the reloaded apps)');
@@ -683,7 +750,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
       const old = server;
       const oldTree = tree.current;
       retiring.add(old);
-      void old.close().finally(() => retiring.delete(old));
+      const drained = old.close().finally(() => retiring.delete(old));
       tree.swap(nextTree);
       try {
         server = await serving(next);
@@ -696,6 +763,8 @@ async function serve(program: Command, io: CliIo): Promise<number> {
         return;
       }
       config = next;
+      // The old listeners closed once their requests were done, and only they served the old tree.
+      retireTree(oldTree, drained);
       announce(server, log);
       log.info('reloaded (listeners restarted)');
     };

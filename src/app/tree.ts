@@ -5,6 +5,7 @@ import type { Environ, NativeApp, Responder, RoleName } from './types.ts';
 import { toNativeApp, type AdapterOptions, type AppKind } from './resolve.ts';
 import { APP_STATUS, RUN_SETTLED, runNative, sendPlain, type RunOptions } from './run.ts';
 import { fromByteString, normalizePrefix, requestPath, underPrefix } from './path.ts';
+import { appCloser, closeApps, type AppCloseProblem, type AppCloser, type NamedCloser } from './shutdown.ts';
 
 export interface TreeOptions {
   /** Put app error stacks in 500 bodies. */
@@ -20,6 +21,11 @@ export interface MountOptions {
   readonly role?: RoleName;
   /** Options for the adapter the app needs (e.g. `{ bridge: 'replay' }` for a Node app). */
   readonly adapter?: AdapterOptions;
+  /**
+   * How `closeApps()` closes this app; default: as `appCloser` recognises it (a NestJS application
+   * or a Fastify instance by its `close()`), nothing for other apps.
+   */
+  readonly close?: AppCloser;
 }
 
 export interface Mount {
@@ -83,6 +89,9 @@ export class Tree {
   #mounts: Mount[] = [];
   readonly #roles = new Set<RoleName>();
   readonly #run: RunOptions;
+  // In mount order; a mounted Tree is closed through its own closers.
+  readonly #closers: Array<{ readonly prefix: string; readonly close: AppCloser | { closers?: () => NamedCloser[] } }> = [];
+  #closing: Promise<void> | undefined;
 
   constructor(options: TreeOptions = {}) {
     this.#run = { debug: options.debug === true, onError: options.onError ?? defaultOnError };
@@ -106,7 +115,36 @@ export class Tree {
     const mount: Mount = Object.freeze({ scriptName, prefix: scriptName === '' ? '/' : fromByteString(scriptName), role, app: native });
     this.#mounts = [...this.#mounts, mount].sort((a, b) => b.scriptName.length - a.scriptName.length);
     this.#roles.add(role);
+    const close = options.close ?? (isTree(app) ? app : appCloser(app));
+    if (close !== undefined) this.#closers.push({ prefix: mount.prefix, close });
     return this;
+  }
+
+  /** What `closeApps()` runs, each named `mount PREFIX` (a subtree's mounts under its prefix). */
+  closers(): NamedCloser[] {
+    const out: NamedCloser[] = [];
+    for (const { prefix, close } of this.#closers) {
+      if (typeof close === 'function') {
+        out.push({ name: `mount ${prefix}`, close });
+        continue;
+      }
+      // A Tree from an older copy of postern has no closers().
+      for (const inner of close.closers?.() ?? []) {
+        const below = inner.name.slice('mount '.length);
+        out.push({ name: `mount ${prefix === '/' ? '' : prefix}${below === '/' && prefix !== '/' ? '' : below}`, close: inner.close });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Closes the mounted apps as their own servers would on stop (see src/app/shutdown.ts), all at
+   * once; resolves when all are closed or after `timeoutMs`, never rejects. Call it once the last
+   * request has finished; later calls return the first call's promise.
+   */
+  closeApps(options: { readonly timeoutMs: number; readonly onProblem: (problem: AppCloseProblem) => void }): Promise<void> {
+    this.#closing ??= closeApps(this.closers(), options);
+    return this.#closing;
   }
 
   /** The mounts, longest prefix first. */

@@ -123,7 +123,7 @@ export function renderConfigDoc(): string {
     '',
     '| signal | effect |',
     '|---|---|',
-    '| `SIGTERM` | graceful stop: stop accepting, let in-flight requests finish up to `shutdownTimeoutMs`, exit 0 |',
+    '| `SIGTERM` | graceful stop: stop accepting, let in-flight requests finish up to `shutdownTimeoutMs`, close the apps (shutdown hooks) up to `appCloseTimeoutMs`, exit 0 |',
     '| `SIGINT` | fast stop: close every connection now, exit 0 (a second `SIGTERM` does the same) |',
     '| `SIGHUP` | reload: re-read the configuration and re-import the mounted modules; a configuration that fails validation is logged and the running one kept |',
     '| `SIGUSR1` | reopen `logFile` (after logrotate moved it) |',

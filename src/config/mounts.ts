@@ -130,13 +130,23 @@ async function loadMount(tree: Tree, m: MountConfig, options: BuildTreeOptions):
     }
     capture.stop();
     report(m, capture, taken, n, options);
+    // Servers sharing its handler (Fastify's other `localhost` bindings) close with it on stop.
+    for (const t of capture.taken) if (t !== taken && sameHandler(t, taken)) taken.addAlias(t);
     const app = serveTakenServer(taken, adapter);
-    tree.mount(app, m.prefix, { kind: 'native', role: m.role });
+    tree.mount(app, m.prefix, { kind: 'native', role: m.role, close: () => taken.shutdown() });
     taken.onClose(() => { options.onInfo?.(`mount ${m.prefix}: ${m.module} closed its server; the mount answers 503 from now on`); });
+    taken.onLateListen((r) => {
+      const asked = 'path' in r ? r.path : `port ${r.port}${r.host === undefined ? '' : ` on ${r.host}`}`;
+      options.onInfo?.(`mount ${m.prefix}: ${m.module} called listen() again after loading, on an http.Server with the same request handler (it asked for ${asked}); nothing was bound`);
+    });
     return { app, takenOver: taken };
   } finally {
     capture.stop();
   }
+}
+
+function sameHandler(a: TakenServer, b: TakenServer): boolean {
+  return a.server.listeners('request')[0] === b.server.listeners('request')[0];
 }
 
 /** One line at start about what was taken over, and a warning for what cannot work through it. */
@@ -144,9 +154,8 @@ function report(m: MountConfig, capture: ListenCapture, taken: TakenServer, n: n
   const r = taken.request;
   const asked = 'path' in r ? r.path : `port ${r.port}${r.host === undefined ? '' : ` on ${r.host}`}`;
   options.onInfo?.(`mount ${m.prefix}: serving the http.Server ${m.module} listened on (it asked for ${asked}; nothing was bound)`);
-  const handler = (t: TakenServer): unknown => t.server.listeners('request')[0];
   // Servers sharing one request handler (Fastify's extra localhost bindings) are one app.
-  const others = capture.taken.filter((t) => t !== taken && handler(t) !== handler(taken));
+  const others = capture.taken.filter((t) => t !== taken && !sameHandler(t, taken));
   if (others.length > 0) {
     options.onWarning?.(`mount ${m.prefix}: ${m.module} listened on ${capture.taken.length} http.Servers; serving the ${ordinal(n)} (pick another with #listen:N); the others get no requests`);
   }

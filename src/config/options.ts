@@ -93,6 +93,7 @@ export interface OptionValues {
   keepAliveTimeoutMs: number;
   writeTimeoutMs: number;
   shutdownTimeoutMs: number;
+  appCloseTimeoutMs: number;
   maxRequestsPerWorker: number;
   maxRequestsJitter: number;
   maxWorkerRssMiB: number;
@@ -365,6 +366,11 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
     'Longest time a connection may make no progress writing its response (the peer reads nothing) before it is closed and its request aborted; 0 = off.'),
   shutdownTimeoutMs: timeout('shutdownTimeoutMs', 30_000,
     'Graceful stop deadline (SIGTERM, reload): in-flight requests still running after it are aborted.'),
+  appCloseTimeoutMs: timeout('appCloseTimeoutMs', 5000,
+    'On a graceful stop (SIGTERM, a worker draining for a reload or recycling), once the last request has finished, postern closes each mounted app '
+      + 'as its own server would: a NestJS application\'s close() (its shutdown hooks), a Fastify instance\'s close() (onClose hooks), '
+      + '\'close\' on a taken-over http.Server. This long at most, all apps at once; a hook that throws or is still running then is logged, '
+      + 'naming the mount, and the stop goes on. 0 = do not close the apps. A stop may take shutdownTimeoutMs + appCloseTimeoutMs.'),
   maxRequestsPerWorker: {
     name: 'maxRequestsPerWorker', group: 'recycling', type: 'integer', unit: 'requests', default: 0, min: 0, defaultText: '0 (off)',
     help: 'Replace a worker (new one up first) after it served this many requests; 0 = never. Runs a master even with workers: 1.',

@@ -4,6 +4,7 @@
 import { Tree } from '../app/tree.ts';
 import type { Mount, MountMatch, MountOptions } from '../app/tree.ts';
 import type { Environ, Responder, RoleName } from '../app/types.ts';
+import type { AppCloseProblem, NamedCloser } from '../app/shutdown.ts';
 
 export class SwappableTree extends Tree {
   #current: Tree;
@@ -37,6 +38,15 @@ export class SwappableTree extends Tree {
 
   override match(path: string, role?: RoleName): MountMatch | undefined {
     return this.#current.match(path, role);
+  }
+
+  override closers(): NamedCloser[] {
+    return this.#current.closers();
+  }
+
+  /** Closes the current tree's apps (a tree swapped out is closed by whoever retired it). */
+  override closeApps(options: { readonly timeoutMs: number; readonly onProblem: (problem: AppCloseProblem) => void }): Promise<void> {
+    return this.#current.closeApps(options);
   }
 
   override handle(environ: Environ, responder: Responder): Promise<void> {

@@ -536,7 +536,8 @@ class Master<C> implements Supervisor {
     if (w.state === 'stopping' && graceful) return;
     w.state = 'stopping';
     w.planned ??= planned;
-    const deadline = t + (graceful ? p.shutdownTimeoutMs : 0) + p.killGraceMs;
+    // A graceful stop drains (shutdownTimeoutMs), then closes the worker's apps (appCloseTimeoutMs).
+    const deadline = t + (graceful ? p.shutdownTimeoutMs + p.appCloseTimeoutMs : 0) + p.killGraceMs;
     w.stopDeadline = Math.min(w.stopDeadline, deadline);
     if (!this.#send(w, { postern: TAG, type: 'stop', graceful, timeoutMs: p.shutdownTimeoutMs, handoff })) w.child.kill('SIGTERM');
   }
@@ -553,7 +554,7 @@ class Master<C> implements Supervisor {
     const p = w.gen.policy;
     if (w.state === 'stopping') {
       if (t > w.stopDeadline && w.planned !== 'drain-timeout') {
-        this.#log.warn(`worker ${w.id} (pid ${w.pid}) still running past shutdownTimeoutMs + killGraceMs after it was told to stop; killing it`, { worker: w.id, pid: w.pid, limit: 'shutdownTimeoutMs' });
+        this.#log.warn(`worker ${w.id} (pid ${w.pid}) still running past shutdownTimeoutMs + appCloseTimeoutMs + killGraceMs after it was told to stop; killing it`, { worker: w.id, pid: w.pid, limit: 'shutdownTimeoutMs' });
         this.#kill(w, 'drain-timeout');
       }
     }

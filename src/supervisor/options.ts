@@ -9,6 +9,8 @@ export interface SupervisorPolicy {
   readonly killGraceMs: number;
   /** How long a draining worker may take to finish in-flight requests (then closeNow, then SIGKILL after killGraceMs). */
   readonly shutdownTimeoutMs: number;
+  /** After draining, how long a worker may take to close its apps (shutdown hooks) before exiting. */
+  readonly appCloseTimeoutMs: number;
   readonly maxRequestsPerWorker: number;
   readonly maxRequestsJitter: number;
   readonly maxWorkerRssMiB: number;
@@ -31,6 +33,7 @@ export const SUPERVISOR_DEFAULTS: SupervisorPolicy = Object.freeze({
   requestTimeoutMs: 0,
   killGraceMs: 5000,
   shutdownTimeoutMs: 30_000,
+  appCloseTimeoutMs: 5000,
   maxRequestsPerWorker: 0,
   maxRequestsJitter: 0,
   maxWorkerRssMiB: 0,
@@ -82,6 +85,7 @@ export function resolvePolicy(o: Partial<SupervisorPolicy>): SupervisorPolicy {
     requestTimeoutMs: int(o, 'requestTimeoutMs', 0),
     killGraceMs: int(o, 'killGraceMs', 0),
     shutdownTimeoutMs: int(o, 'shutdownTimeoutMs', 0),
+    appCloseTimeoutMs: int(o, 'appCloseTimeoutMs', 0),
     maxRequestsPerWorker: int(o, 'maxRequestsPerWorker', 0),
     maxRequestsJitter: int(o, 'maxRequestsJitter', 0),
     maxWorkerRssMiB: int(o, 'maxWorkerRssMiB', 0),

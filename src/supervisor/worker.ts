@@ -55,6 +55,12 @@ export interface WorkerContext<C = unknown> {
 export interface RunWorkerOptions {
   /** Where the worker's own lifecycle lines go. */
   readonly log?: EventLog;
+  /**
+   * On a graceful stop only: runs once the server has closed (its in-flight requests finished, or
+   * were aborted at the stop's deadline), before `beforeExit` (close the apps). Must bound itself:
+   * the master's kill deadline allows it appCloseTimeoutMs.
+   */
+  readonly afterDrain?: () => void | Promise<void>;
   /** Runs after the server closed, before exit (flush logs). */
   readonly beforeExit?: () => void | Promise<void>;
   /** Call process.exit when stopped (default true: app timers and pools must not keep a stopped worker alive). */
@@ -185,11 +191,16 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
   const heartbeat = setInterval(beat, init.heartbeatIntervalMs);
   heartbeat.unref();
   let stopped: Promise<number> | undefined;
+  let escalate: () => void = noop;
+  const escalated = new Promise<void>((resolve) => { escalate = resolve; });
   let resolveDone: (code: number) => void = noop;
   const done = new Promise<number>((resolve) => { resolveDone = resolve; });
   const stop = (graceful: boolean, timeoutMs: number, why: string, handoff = false): Promise<number> => {
     if (stopped !== undefined) {
-      if (!graceful) void server?.closeNow();
+      if (!graceful) {
+        void server?.closeNow();
+        escalate();
+      }
       return stopped;
     }
     log.info(`worker ${init.workerId} stopping (${why})`, { worker: init.workerId, graceful, handoff });
@@ -208,6 +219,13 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
         } else {
           await server.closeNow();
         }
+      }
+      if (graceful && options.afterDrain !== undefined) {
+        // A fast stop that arrives meanwhile stops waiting for it.
+        const draining = Promise.resolve().then(options.afterDrain).catch((err: unknown) => {
+          log.error('worker afterDrain failed', { worker: init.workerId, error: String(err) });
+        });
+        await Promise.race([draining, escalated]);
       }
       try {
         await options.beforeExit?.();

@@ -4,6 +4,8 @@
 // (Express and Fastify), and main scripts that call app.listen() (through the takeover). Each
 // answers with the same status and body as the same app on its own server.
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
 import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
@@ -87,5 +89,31 @@ for (const [i, e] of ENTRIES.entries()) {
     assert.equal(hello.status, 200);
     assert.deepEqual(JSON.parse(hello.body), { hello: 'ada', url: '/hello/ada?x=1', ip: '127.0.0.1' });
     if (e.mount.includes('listen')) assert.match(clis[i]?.output() ?? '', /serving the http\.Server .* listened on/);
+  });
+}
+
+for (const platform of ['express', 'fastify'] as const) {
+  test(`NestJS (${platform} platform) exported: SIGTERM runs onModuleDestroy, beforeApplicationShutdown and onApplicationShutdown`, async () => {
+    const markers = mkdtempSync(join(tmpdir(), 'postern-nest-shutdown-'));
+    try {
+      const cli = startCli(['--fastcgi', '127.0.0.1:0', '--mount', `/=${join(dir, 'shutdown-app.mjs')}`], { env: { MARKER_DIR: markers, NEST_PLATFORM: platform } });
+      clis.push(cli);
+      const port = (await cli.listening(['fastcgi'], 60_000)).get('fastcgi') ?? 0;
+      const nest = await startNginx([{ mode: 'fastcgi', backend: `127.0.0.1:${port}` }]);
+      try {
+        const r = await ask(nest.sites[0]?.url('') ?? '', '/hello/ada');
+        assert.equal(r.status, 200);
+        assert.equal((JSON.parse(r.body) as { hello: string }).hello, 'ada');
+      } finally {
+        await nest.stop();
+      }
+      cli.child.kill('SIGTERM');
+      assert.equal(await cli.exited, 0, cli.output());
+      const hooks = readFileSync(join(markers, `nest-${platform}-${cli.child.pid ?? 0}`), 'utf8');
+      assert.equal(hooks, 'onModuleDestroy\nbeforeApplicationShutdown\nonApplicationShutdown\n');
+      assert.match(cli.output(), /closed the apps \(mount \/\)/);
+    } finally {
+      rmSync(markers, { recursive: true, force: true });
+    }
   });
 }

@@ -158,7 +158,7 @@ test('the pod: nginx and postern share the socket in an emptyDir, and the probes
   // nginx is ready when postern's health path answers through it.
   assert.match(nginxConf, new RegExp(`location = ${n.readinessProbe?.httpGet?.path ?? '-'} \\{[^}]*proxy_pass http://127\\.0\\.0\\.1:${statusPort}${config.pingPath ?? '-'};`));
   // Kubernetes' SIGKILL comes after postern's own graceful-stop deadline.
-  assert.ok((pod.terminationGracePeriodSeconds ?? 30) * 1000 > config.shutdownTimeoutMs);
+  assert.ok((pod.terminationGracePeriodSeconds ?? 30) * 1000 > config.shutdownTimeoutMs + config.appCloseTimeoutMs);
   assert.ok(config.shutdownTimeoutMs < OPTIONS.shutdownTimeoutMs.default);
   assert.equal(p.securityContext?.runAsNonRoot, true);
   for (const c of pod.containers) assert.match(c.image, /:[0-9][^:]*$/, `${c.name} has a version tag`);
@@ -216,7 +216,7 @@ test('compose: nginx reaches postern by service name on its FastCGI port, after 
   assert.deepEqual(pt.healthcheck.test.slice(1, 4), ['node', '/app/bin/postern.js', 'health']);
   // compose's SIGKILL comes after postern's graceful stop.
   const grace = parseDuration(pt.stop_grace_period ?? '10s', OPTIONS.shutdownTimeoutMs);
-  assert.ok(grace.ok && grace.value > config.shutdownTimeoutMs);
+  assert.ok(grace.ok && grace.value > config.shutdownTimeoutMs + config.appCloseTimeoutMs);
   assert.ok(ng.volumes?.includes('./nginx.conf:/etc/nginx/conf.d/default.conf:ro'));
 });
 

@@ -91,7 +91,7 @@ test('the units agree: the socket is named for a protocol and ExecStart serves f
   assert.equal(one(serviceUnit, 'Service', 'ExecReload'), '/bin/kill -HUP $MAINPID');
   // systemd's SIGKILL must come after postern's own graceful-stop deadline.
   const stopSec = Number(one(serviceUnit, 'Service', 'TimeoutStopSec'));
-  assert.ok(stopSec * 1000 > OPTIONS.shutdownTimeoutMs.default, `TimeoutStopSec=${stopSec}`);
+  assert.ok(stopSec * 1000 > OPTIONS.shutdownTimeoutMs.default + OPTIONS.appCloseTimeoutMs.default, `TimeoutStopSec=${stopSec}`);
   assert.ok(!/MemoryDenyWriteExecute\s*=\s*(yes|true)/.test(serviceText), 'V8 needs W+X pages');
   // The Environment= variables are options postern knows (the config file itself is the operator's).
   const env = Object.fromEntries((serviceUnit.get('Service')?.get('Environment') ?? []).map((e) => e.split('=', 2) as [string, string]));

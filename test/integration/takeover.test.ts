@@ -16,10 +16,10 @@ const FIXTURES = join(ROOT, 'test', 'fixtures', 'takeover');
 const running: Cli[] = [];
 after(async () => { await Promise.all(running.map((c) => c.stop())); });
 
-/** True when something accepts connections on 127.0.0.1:port. */
-function bound(port: number): Promise<boolean> {
+/** True when something accepts connections on host:port (127.0.0.1 unless said). */
+function bound(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
+    const s = connect({ host, port });
     s.once('connect', () => { s.destroy(); resolve(true); });
     s.once('error', () => { resolve(false); });
   });
@@ -32,9 +32,9 @@ interface Started {
   readonly appPort: number;
 }
 
-async function serve(mount: string, extra: readonly string[] = []): Promise<Started> {
+async function serve(mount: string, extra: readonly string[] = [], env: Record<string, string> = {}): Promise<Started> {
   const appPort = await freePort();
-  const cli = startCli(['--fastcgi', '127.0.0.1:0', '--mount', mount, ...extra], { env: { PORT: String(appPort) } });
+  const cli = startCli(['--fastcgi', '127.0.0.1:0', '--mount', mount, ...extra], { env: { ...env, PORT: String(appPort) } });
   running.push(cli);
   const ports = await cli.listening(['fastcgi']);
   return { cli, fastcgi: ports.get('fastcgi') ?? 0, appPort };
@@ -116,6 +116,21 @@ test('Fastify (ESM) `await fastify.listen()` is taken over, its localhost bindin
   assert.match(s.cli.output(), new RegExp(`fastify said: http://127\\.0\\.0\\.1:${s.appPort}`));
   // Fastify's extra ::1 server shares the handler: one app, no "several servers" warning.
   assert.doesNotMatch(s.cli.output(), /listened on \d+ http\.Servers/);
+});
+
+test('Fastify (CJS) callback-style listen() on localhost: its second binding, made after the load, binds nothing either', async () => {
+  // LOCALHOST_BOTH: localhost resolves to 127.0.0.1 and ::1, as on a stock Debian, wherever this runs.
+  const s = await serve(`/=${join(FIXTURES, 'fastify-callback.cjs')}`, [], { LOCALHOST_BOTH: '1' });
+  const r = await get(s, '/hello');
+  assert.equal(r.status, 200);
+  assert.deepEqual(JSON.parse(r.body), { hello: 'fastify callback', url: '/hello' });
+  // The ::1 listen() comes after a DNS lookup, once the takeover window has closed.
+  await s.cli.waitFor(new RegExp(`fastify callback said: http://127\\.0\\.0\\.1:${s.appPort}`));
+  await s.cli.waitFor(/called listen\(\) again after loading, on an http\.Server with the same request handler \(it asked for port \d+ on ::1\); nothing was bound/);
+  assert.equal(await bound(s.appPort), false);
+  assert.equal(await bound(s.appPort, '::1'), false);
+  // Still one app: the requests keep coming to it.
+  assert.equal((await get(s, '/hello')).status, 200);
 });
 
 test('a plain http.createServer().listen() (CommonJS) with an upgrade listener: served, and one warning about WebSockets', async () => {

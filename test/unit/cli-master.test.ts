@@ -30,7 +30,7 @@ test('every supervisor knob and master policy reaches the supervisor with its co
   const flags: Record<string, string> = {
     heartbeatIntervalMs: '250', workerStartTimeoutMs: '7s', respawnDelayMs: '20', respawnDelayMaxMs: '900',
     fastDeathMs: '3s', crashLoopDeaths: '2', crashLoopWindowMs: '40s', killGraceMs: '1500',
-    requestTimeoutMs: '10s', maxRequestsPerWorker: '50', maxWorkerRssMiB: '300', maxWorkerLifetimeMs: '2h', maxRequestsJitter: '5', shutdownTimeoutMs: '4s',
+    requestTimeoutMs: '10s', maxRequestsPerWorker: '50', maxWorkerRssMiB: '300', maxWorkerLifetimeMs: '2h', maxRequestsJitter: '5', shutdownTimeoutMs: '4s', appCloseTimeoutMs: '1500',
   };
   const config = resolveConfig({ flags });
   const settings = supervisorSettings(config) as unknown as Record<string, unknown>;

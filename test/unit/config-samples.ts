@@ -61,6 +61,7 @@ export const SAMPLES: { readonly [N in OptionName]: Sample } = {
   keepAliveTimeoutMs: { text: '1500ms', file: '1500ms', expect: same(1500) },
   writeTimeoutMs: { text: '10s', file: '10s', expect: same(10000) },
   shutdownTimeoutMs: { text: '5s', file: 5000, expect: same(5000) },
+  appCloseTimeoutMs: { text: '1500ms', file: 1500, expect: same(1500) },
   maxRequestsPerWorker: { text: '1000', file: 1000, expect: same(1000) },
   maxRequestsJitter: { text: '100', file: 100, expect: same(100) },
   maxWorkerRssMiB: { text: '256', file: 256, expect: same(256) },

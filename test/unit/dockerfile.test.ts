@@ -84,8 +84,9 @@ test('the container defaults are options of the table and resolve to a valid con
   assert.deepEqual(config.listeners.map((l) => `${l.protocol} ${l.address}`), ['fastcgi :9000']);
   assert.equal(config.logFormat, 'json');
   assert.equal(config.accessLog, '-');
-  // The graceful stop must finish inside Docker's default 10 s between SIGTERM and SIGKILL.
-  assert.ok(config.shutdownTimeoutMs < 10_000, `shutdownTimeoutMs ${config.shutdownTimeoutMs}`);
+  // The graceful stop (requests, then the apps' shutdown hooks) must finish inside Docker's default
+  // 10 s between SIGTERM and SIGKILL.
+  assert.ok(config.shutdownTimeoutMs + config.appCloseTimeoutMs < 10_000, `shutdownTimeoutMs ${config.shutdownTimeoutMs} + appCloseTimeoutMs ${config.appCloseTimeoutMs}`);
   // Every listener port the defaults open is EXPOSEd, and nothing else is.
   const ports = [...config.listeners.map((l) => l.address), ...(config.statusListen === undefined ? [] : [config.statusListen])]
     .map((a) => /:(\d+)$/.exec(a)?.[1]);
