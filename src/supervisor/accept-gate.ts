@@ -90,7 +90,7 @@ export class AcceptGate {
   #spare: RawHandle | undefined;
   #poller: RawHandle | undefined;
   #want = false;
-  #fetching = false;
+  #fetching: Promise<void> | undefined;
   #closed = false;
   #dup: (fd: number) => Promise<RawHandle>;
 
@@ -115,9 +115,14 @@ export class AcceptGate {
     this.#settle();
   }
 
-  /** Fetches the spare now (at start, so the first connection does not wait for the helper). */
-  prepare(): void {
+  /**
+   * Resolves once a spare duplicate is at hand (or fetching it failed, which was reported), so
+   * that set(true) takes effect at once: until the master or a worker listen()s, a freshly bound
+   * socket refuses connections.
+   */
+  prepare(): Promise<void> {
     this.#settle();
+    return this.#fetching ?? Promise.resolve();
   }
 
   close(): void {
@@ -153,13 +158,12 @@ export class AcceptGate {
       this.#poller.close();
       this.#poller = undefined;
     }
-    if (this.#spare === undefined && !this.#fetching) this.#fetch();
+    if (this.#spare === undefined && this.#fetching === undefined) this.#fetch();
   }
 
   #fetch(): void {
-    this.#fetching = true;
-    this.#dup(this.#keeperFd).then((h) => {
-      this.#fetching = false;
+    this.#fetching = this.#dup(this.#keeperFd).then((h) => {
+      this.#fetching = undefined;
       if (this.#closed) {
         h.close();
         return;
@@ -167,7 +171,7 @@ export class AcceptGate {
       this.#spare = h;
       this.#settle();
     }, (err: unknown) => {
-      this.#fetching = false;
+      this.#fetching = undefined;
       if (!this.#closed) this.#events.error(`cannot duplicate the listening socket: ${err instanceof Error ? err.message : String(err)}`);
     });
   }

@@ -252,7 +252,7 @@ class Master<C> implements Supervisor {
         this.#bound.set(l.key, m);
         this.#log.info(`${l.protocol} listening on ${m.bound}`, { protocol: l.protocol, address: m.bound });
       }
-      if (gen.onDemand) for (const l of gen.listeners) this.#gateFor(l.key)?.prepare();
+      if (gen.onDemand) await Promise.all(gen.listeners.map((l) => this.#gateFor(l.key)?.prepare() ?? Promise.resolve()));
     } catch (err) {
       for (const [key, m] of fresh) {
         m.close();
