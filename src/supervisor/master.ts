@@ -328,8 +328,8 @@ class Master<C> implements Supervisor {
     for (const id of d.idle) {
       const w = this.#workers.get(id);
       if (w === undefined) continue;
+      // No restart reason: nothing replaces it.
       w.retiring = true;
-      this.#restartReason('idle');
       this.#log.info(`stopping worker ${w.id} (pid ${w.pid}): no request for ${Math.round(t - w.lastBusyAt)} ms (idleWorkerTimeoutMs ${gen.policy.idleWorkerTimeoutMs})`,
         { worker: w.id, pid: w.pid, limit: 'idleWorkerTimeoutMs' });
     }
@@ -370,7 +370,7 @@ class Master<C> implements Supervisor {
 
   #onHeld(key: string, client: RawClient): void {
     this.#counters.acceptedByMaster++;
-    if (this.#stopping === 'fast' || (this.#stopping !== undefined && !this.#hasStartingWorker())) {
+    if (this.#stopping === 'fast' || (this.#stopping !== undefined && !this.#workerAwaited())) {
       client.close();
       return;
     }
@@ -388,7 +388,8 @@ class Master<C> implements Supervisor {
     else this.#reconcile();
   }
 
-  #hasStartingWorker(): boolean {
+  /** Stopping: whether a starting worker is to answer the connections the master holds. */
+  #workerAwaited(): boolean {
     for (const w of this.#workers.values()) if (w.drainWhenReady) return true;
     return false;
   }
@@ -860,7 +861,7 @@ class Master<C> implements Supervisor {
       w.drainWhenReady = false;
       this.#drain(w, 'stop', graceful);
     }
-    if (!this.#hasStartingWorker()) for (const h of this.#held.splice(0)) h.client.close();
+    if (!this.#workerAwaited()) for (const h of this.#held.splice(0)) h.client.close();
     if (!escalate) {
       this.#log.info(graceful ? `stopping gracefully (in-flight requests get up to ${this.#current.policy.shutdownTimeoutMs} ms)` : 'stopping now');
       this.#stopped = this.#finishStop();
