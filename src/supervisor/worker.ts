@@ -26,7 +26,8 @@ export interface WorkerServer {
   adopt?(protocol: Protocol, socket: Socket, buffered: Buffer): void;
   /**
    * Serves a connection the master accepted (on demand) on the listener this worker knows as
-   * `address` (`fd:4`…), as if accepted here; false when no listener has that address.
+   * `address` (`fd:4`…), as if accepted here; false when no listener has that address. Needed
+   * with workersOnDemand: without it such a connection is closed (PosternServer has it).
    */
   serveAccepted?(address: string, socket: Socket): boolean;
 }
