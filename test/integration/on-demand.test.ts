@@ -2,7 +2,8 @@
 // until the first connection, each front (FastCGI with and without keep-alive, SCGI) answered
 // while the master starts one, idle workers stopped down to none after idleWorkerTimeoutMs and the
 // next request answered again, growth to `workers` under bounded concurrent load, and a touch
-// (reloadOnTouch) under load with no failed request, then one with no worker at all.
+// (reloadOnTouch) under load with no failed request, then one with no worker at all; a SIGTERM while
+// the master holds a connection for a starting worker still answers it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,7 @@ function workerPids(master: number): number[] {
 
 async function answer(url: string): Promise<{ status: number; text: string; ms: number }> {
   const t = performance.now();
-  const r = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const r = await fetch(url, { signal: AbortSignal.timeout(60_000) });
   const text = await r.text();
   return { status: r.status, text, ms: Math.round(performance.now() - t) };
 }
@@ -67,9 +68,11 @@ test('on demand behind nginx (FastCGI keep-alive and not, SCGI): no worker until
     '--idle-worker-timeout-ms', '1500', '--heartbeat-interval-ms', '100']);
   let front: Awaited<ReturnType<typeof startNginx>> | undefined;
   try {
+    // Generous waits: a worker's start takes seconds on a loaded machine (tsx compiles the sources).
+    await cli.waitFor('scgi listening on', 60_000);
     const fastcgi = await cli.port('fastcgi');
     const scgi = await cli.port('scgi');
-    await cli.waitFor('ready (master pid');
+    await cli.waitFor('ready (master pid', 60_000);
     const master = cli.child.pid ?? 0;
     assert.deepEqual(workerPids(master), [], 'no worker at start');
     front = await startNginx([
@@ -97,7 +100,7 @@ test('on demand behind nginx (FastCGI keep-alive and not, SCGI): no worker until
       }
       assert.ok(workerPids(master).length >= 1);
       // Idle: every worker is drained and stopped after idleWorkerTimeoutMs.
-      await until(() => workerPids(master).length === 0, 30_000, 'the idle pool to hold no worker');
+      await until(() => workerPids(master).length === 0, 60_000, 'the idle pool to hold no worker');
     }
     assert.match(cli.output(), /no request for \d+ ms \(idleWorkerTimeoutMs 1500\)/);
 
@@ -105,7 +108,7 @@ test('on demand behind nginx (FastCGI keep-alive and not, SCGI): no worker until
     const seen = new Set<string>();
     let most = 0;
     const failures: string[] = [];
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 120_000;
     const client = async (): Promise<void> => {
       while (Date.now() < deadline && seen.size < 2) {
         const r = await answer(site('fastcgi').url('/?ms=400')).catch((err: unknown) => ({ status: 0, text: String(err), ms: 0 }));
@@ -134,8 +137,9 @@ test('on demand: a touch reloads under load with no failed request, and again wi
   const restart = join(dir, 'tmp', 'restart.txt');
   let stop = false;
   try {
+    await cli.waitFor('http listening on', 60_000);
     const port = await cli.port('http');
-    await cli.waitFor('ready (master pid');
+    await cli.waitFor('ready (master pid', 60_000);
     const master = cli.child.pid ?? 0;
     const url = (path: string): string => `http://127.0.0.1:${String(port)}${path}`;
     let ok = 0;
@@ -144,7 +148,7 @@ test('on demand: a touch reloads under load with no failed request, and again wi
     const client = async (): Promise<void> => {
       while (!stop && Date.now() < deadline) {
         try {
-          const r = await fetch(url('/?ms=20'), { headers: { connection: 'close' }, signal: AbortSignal.timeout(30_000) });
+          const r = await fetch(url('/?ms=20'), { headers: { connection: 'close' }, signal: AbortSignal.timeout(60_000) });
           const text = await r.text();
           if (r.status === 200 && /^v[12] \d+$/.test(text)) ok++;
           else failures.push(`${String(r.status)} ${text}`);
@@ -154,12 +158,12 @@ test('on demand: a touch reloads under load with no failed request, and again wi
       }
     };
     const load = Promise.all([client(), client()]);
-    await until(async () => (await answer(url('/'))).text.startsWith('v1'), 30_000, 'a worker');
+    await until(async () => (await answer(url('/'))).text.startsWith('v1'), 60_000, 'a worker');
     setVersion(dir, 'v2');
     mkdirSync(join(dir, 'tmp'));
     writeFileSync(restart, '');
-    await cli.waitFor('restart.txt was touched: reloading', 30_000);
-    await cli.waitFor('reloaded: generation 2', 60_000);
+    await cli.waitFor('restart.txt was touched: reloading', 60_000);
+    await cli.waitFor('reloaded: generation 2', 120_000);
     assert.match((await answer(url('/'))).text, /^v2 \d+$/);
     stop = true;
     await load;
@@ -167,11 +171,11 @@ test('on demand: a touch reloads under load with no failed request, and again wi
     assert.ok(ok > 0, 'requests were served during the reload');
 
     // Idle: none left; a touch now reloads a pool with no worker, and the next request gets the new app.
-    await until(() => workerPids(master).length === 0, 30_000, 'the idle pool to hold no worker');
+    await until(() => workerPids(master).length === 0, 60_000, 'the idle pool to hold no worker');
     setVersion(dir, 'v3');
     const later = new Date(Date.now() + 5000);
     utimesSync(restart, later, later);
-    await cli.waitFor('reloaded: generation 3', 30_000);
+    await cli.waitFor('reloaded: generation 3', 60_000);
     assert.deepEqual(workerPids(master), [], 'a reload of an empty pool starts no worker');
     const r = await answer(url('/'));
     assert.equal(r.status, 200);
@@ -180,6 +184,27 @@ test('on demand: a touch reloads under load with no failed request, and again wi
     assert.equal(await cli.exitWithin(20_000), 0);
   } finally {
     stop = true;
+    await cli.kill();
+    remove();
+  }
+});
+
+test('on demand: SIGTERM while the master holds a connection for a starting worker; the worker answers it, then all exit 0', async () => {
+  const { cli, remove } = start(() => ['--http', '127.0.0.1:0', '--workers-on-demand']);
+  try {
+    await cli.waitFor('http listening on', 60_000);
+    const port = await cli.port('http');
+    await cli.waitFor('ready (master pid', 60_000);
+    const pending = answer(`http://127.0.0.1:${String(port)}/`);
+    // The master accepted it and is starting a worker: stop now.
+    await cli.waitFor('1 worker(s) wanted (a connection is waiting)', 60_000);
+    cli.child.kill('SIGTERM');
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.match(r.text, /^v1 \d+$/);
+    assert.equal(await cli.exitWithin(60_000), 0);
+    assert.doesNotMatch(cli.output(), /"level":"(error|warn)","pid":\d+,"message":"(?!running as root)/);
+  } finally {
     await cli.kill();
     remove();
   }
