@@ -37,8 +37,10 @@ export interface RawClient {
 
 /** net.Server's default backlog, which the workers' listen() uses too (a listen() call re-sets it). */
 const BACKLOG = 511;
-/** A helper that has not answered in this long is killed (and the master retries on its next change). */
+/** A helper that has not answered in this long is killed. */
 const HELPER_TIMEOUT_MS = 10_000;
+/** After a failed helper, the next try waits this long (the master calls set() on every tick). */
+const RETRY_AFTER_MS = 5000;
 
 // Runs in the helper: fd 3 is the socket, the IPC channel is fd 4. It sends the fd back as a raw
 // handle and exits once the master disconnects.
@@ -79,7 +81,7 @@ export function duplicateSocket(fd: number): Promise<RawHandle> {
 export interface AcceptGateEvents {
   /** A connection the master accepted: it owns `client` now (send it on, or close it). */
   connection(client: RawClient): void;
-  /** Something failed (an accept error, the helper); the gate retries on its next change. */
+  /** Something failed (an accept error, the helper); the gate tries the helper again on a later set(), RETRY_AFTER_MS on. */
   error(message: string): void;
 }
 
@@ -92,6 +94,7 @@ export class AcceptGate {
   #want = false;
   #fetching: Promise<void> | undefined;
   #closed = false;
+  #retryAt = 0;
   #dup: (fd: number) => Promise<RawHandle>;
 
   constructor(keeperFd: number, events: AcceptGateEvents, dup: (fd: number) => Promise<RawHandle> = duplicateSocket) {
@@ -158,7 +161,7 @@ export class AcceptGate {
       this.#poller.close();
       this.#poller = undefined;
     }
-    if (this.#spare === undefined && this.#fetching === undefined) this.#fetch();
+    if (this.#spare === undefined && this.#fetching === undefined && Date.now() >= this.#retryAt) this.#fetch();
   }
 
   #fetch(): void {
@@ -172,6 +175,7 @@ export class AcceptGate {
       this.#settle();
     }, (err: unknown) => {
       this.#fetching = undefined;
+      this.#retryAt = Date.now() + RETRY_AFTER_MS;
       if (!this.#closed) this.#events.error(`cannot duplicate the listening socket: ${err instanceof Error ? err.message : String(err)}`);
     });
   }
