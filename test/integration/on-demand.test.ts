@@ -59,7 +59,8 @@ function start(args: (dir: string) => readonly string[]): { cli: Cli; dir: strin
   const s = scratch();
   setVersion(s.dir, 'v1');
   writeFileSync(join(s.dir, 'versioned.mjs'), APP);
-  const cli = startCli(s, [...args(s.dir), '--mount', `/=${join(s.dir, 'versioned.mjs')}#app`, '--log-format', 'json']);
+  // A worker's start took 15-30 s here on a loaded machine (tsx compiles the sources): the default 30 s start limit would fail a reload.
+  const cli = startCli(s, [...args(s.dir), '--worker-start-timeout-ms', '120000', '--mount', `/=${join(s.dir, 'versioned.mjs')}#app`, '--log-format', 'json']);
   return { cli, dir: s.dir, remove: () => { s.remove(); } };
 }
 
