@@ -435,6 +435,9 @@ export function supervisorSettings(config: PosternConfig): SupervisorSettings<Po
     fastDeathMs: config.fastDeathMs,
     crashLoopDeaths: config.crashLoopDeaths,
     crashLoopWindowMs: config.crashLoopWindowMs,
+    workersOnDemand: config.workersOnDemand,
+    idleWorkerTimeoutMs: config.idleWorkerTimeoutMs,
+    maxHeldConnections: config.maxConnections,
   };
 }
 
@@ -607,7 +610,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
   // switches user before it imports the apps.
   // One worker and nothing for a master to do: a single process, the fastest path (and the default run).
   // Spawned with workers: 1, the recycling limits end this process instead (the spawner starts the next).
-  const supervised = spawned ? config.workers > 1 : needsMaster(config);
+  const supervised = spawned ? config.workers > 1 || config.workersOnDemand : needsMaster(config);
   if (supervised || switchesUser(config)) {
     if (spawned && config.idleTimeoutMs > 0) log.warn('idleTimeoutMs applies to a single process; with a master (workers > 1, user/group) it is ignored');
     return serveSupervised(program, io, config, log, spawned);

@@ -256,6 +256,10 @@ class WithStatusListener implements PosternServer {
     this.#main.adopt(protocol, socket, buffered);
   }
 
+  serveAccepted(address: string, socket: Socket): boolean {
+    return this.#main.serveAccepted(address, socket) || this.#status.serveAccepted(address, socket);
+  }
+
   stats(): ServerStats {
     return this.#main.stats();
   }

@@ -64,6 +64,8 @@ export interface OptionValues {
   nodeBridge: NodeBridge;
   config: string | undefined;
   workers: number;
+  workersOnDemand: boolean;
+  idleWorkerTimeoutMs: number;
   idleTimeoutMs: number;
   reloadOnTouch: string | undefined;
   heartbeatIntervalMs: number;
@@ -247,6 +249,17 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
       + 'then one worker runs under a master, as in PHP-FPM, with no flag to forget (uWSGI needs --master for the same).',
     env: 'POSTERN_WORKERS', flag: '--workers', valueName: 'N',
   },
+  workersOnDemand: {
+    name: 'workersOnDemand', group: 'process', type: 'boolean', default: false,
+    help: 'Start no worker until a connection arrives (PHP-FPM\'s `pm = ondemand`), grow towards `workers` while every worker has a request '
+      + 'in flight, and stop a worker idle for idleWorkerTimeoutMs, down to none. While no worker serves, the master accepts connections itself '
+      + 'and passes each to the worker it starts (held connections are capped at maxConnections). Runs a master even with workers: 1. '
+      + 'See docs/operations.md.',
+    env: 'POSTERN_WORKERS_ON_DEMAND', flag: '--workers-on-demand',
+  },
+  idleWorkerTimeoutMs: timeout('idleWorkerTimeoutMs', 10_000,
+    `With workersOnDemand: stop a worker that had no request in flight for this long (measured from its heartbeats, so to within heartbeatIntervalMs). ${MASTER_ONLY}`,
+    'process', 1),
   idleTimeoutMs: timeout('idleTimeoutMs', 0,
     'Started by a front server on its socket (fd 0: mod_fcgid, lighttpd bin-path, spawn-fcgi): exit after this long with no request '
       + 'and no connection open, as the spawner expects of an idle child (it starts a new one on the next request); 0 = never. '
@@ -448,12 +461,12 @@ export const MASTER_OPTIONS = ['requestTimeoutMs', 'maxRequestsPerWorker', 'maxW
 
 /** The master's own knobs: they do nothing when postern runs as a single process. */
 export const SUPERVISOR_OPTIONS = [
-  'killGraceMs', 'heartbeatIntervalMs', 'workerStartTimeoutMs', 'respawnDelayMs', 'respawnDelayMaxMs', 'fastDeathMs', 'crashLoopDeaths', 'crashLoopWindowMs',
+  'killGraceMs', 'idleWorkerTimeoutMs', 'heartbeatIntervalMs', 'workerStartTimeoutMs', 'respawnDelayMs', 'respawnDelayMaxMs', 'fastDeathMs', 'crashLoopDeaths', 'crashLoopWindowMs',
 ] as const;
 
 /** Whether this configuration needs a master process (more than one worker, or a MASTER_OPTIONS policy). */
-export function needsMaster(v: Pick<OptionValues, 'workers' | (typeof MASTER_OPTIONS)[number]>): boolean {
-  return v.workers > 1 || MASTER_OPTIONS.some((name) => v[name] > 0);
+export function needsMaster(v: Pick<OptionValues, 'workers' | 'workersOnDemand' | (typeof MASTER_OPTIONS)[number]>): boolean {
+  return v.workers > 1 || v.workersOnDemand || MASTER_OPTIONS.some((name) => v[name] > 0);
 }
 
 /** Listeners when no source names any (the README's embedded default). */

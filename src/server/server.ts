@@ -6,7 +6,7 @@ import type { Protocol } from '../app/types.ts';
 import { parseAddress } from './address.ts';
 import { ServeContext, type ServeStats } from './context.ts';
 import { closeHttpServer } from './http-connection.ts';
-import { adoptConnection, createProtocolServer, listenOn, planListeners, takeSocketActivation, type BoundListener } from './listen.ts';
+import { adoptConnection, serveConnection, createProtocolServer, listenOn, planListeners, takeSocketActivation, type BoundListener } from './listen.ts';
 import { SERVER_DEFAULTS, type ServerOptions } from './options.ts';
 import { FCGI_WEB_SERVER_ADDRS } from './access.ts';
 import type { HandoffSink } from './handoff.ts';
@@ -35,6 +35,11 @@ export interface PosternServer {
   handOffTo(sink: HandoffSink): void;
   /** Serves a connection another server handed over idle (see handOffTo), with the bytes it had read and not parsed. */
   adopt(protocol: Protocol, socket: Socket, buffered: Buffer): void;
+  /**
+   * Serves a connection accepted elsewhere (an on-demand master) on the listener bound as
+   * `address`, as if accepted here. False when no listener has that address.
+   */
+  serveAccepted(address: string, socket: Socket): boolean;
   stats(): ServerStats;
 }
 
@@ -138,6 +143,13 @@ class Instance implements PosternServer {
 
   adopt(protocol: Protocol, socket: Socket, buffered: Buffer): void {
     adoptConnection(protocol, socket, this.context, buffered);
+  }
+
+  serveAccepted(address: string, socket: Socket): boolean {
+    const l = this.listeners.find((b) => b.address === address);
+    if (l === undefined) return false;
+    serveConnection(l.protocol, socket, this.context);
+    return true;
   }
 
   stats(): ServerStats {

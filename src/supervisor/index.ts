@@ -14,6 +14,8 @@
 // call takeSocketActivation in the master, runSupervised reads LISTEN_* from options.env) and
 // installs SIGTERM (graceful; a second one = fast), SIGINT (fast), SIGHUP (reload), SIGUSR1
 // (reopen logs, then broadcast) unless `signals: false`. The master never loads apps.
+// With `workersOnDemand` it starts no worker until a connection arrives (docs/operations.md): it
+// accepts that connection itself and the worker serves it through WorkerServer.serveAccepted.
 //
 // Worker: each worker is the master's own script re-executed (workerEntry defaults to
 // process.argv[1], process.argv.slice(2), process.execArgv) with POSTERN_WORKER_ID set. At the top

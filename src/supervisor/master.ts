@@ -13,6 +13,7 @@ import { parseSocketMode, type ListenerSpec } from '../server/options.ts';
 import { resolveSocketOwner, type SocketOwner } from '../server/privileges.ts';
 import type { Protocol } from '../app/types.ts';
 import { bindListener, type MasterListener } from './listeners.ts';
+import { AcceptGate, type RawClient } from './accept-gate.ts';
 import { stopReading } from '../server/handoff.ts';
 import {
   FIRST_LISTENER_FD, TAG, WORKER_ENV, isWorkerMessage,
@@ -21,6 +22,7 @@ import {
 import { SUPERVISOR_ERRORS, SupervisorError, resolvePolicy, resolveWorkerCount, type SupervisorPolicy } from './options.ts';
 import { checkDeadline, type ReportedRequest } from './policy/deadline.ts';
 import { reconcile, type PoolAction } from './policy/pool.ts';
+import { planDemand } from './policy/on-demand.ts';
 import { recycleDue, requestLimit, type RecycleReason } from './policy/recycle.ts';
 import { RESPAWN_INITIAL, recordDeath, releaseBrake, spawnNotBefore, type RespawnState } from './policy/respawn.ts';
 
@@ -35,6 +37,10 @@ export interface SupervisorSettings<C = unknown> extends Partial<SupervisorPolic
   /** Owner (user name or uid) and group (name or gid) for unix sockets the master binds. */
   readonly socketOwner?: string | undefined;
   readonly socketGroup?: string | undefined;
+  /** The on-demand pool: no worker until a connection arrives, up to `workers`, idle ones stopped (policy/on-demand.ts). */
+  readonly workersOnDemand?: boolean | undefined;
+  /** On demand: connections the master may hold while its first worker starts (a worker would refuse more anyway: maxConnections). */
+  readonly maxHeldConnections?: number | undefined;
 }
 
 /** How a worker process starts: by default the master's own script and arguments, re-executed. */
@@ -95,6 +101,8 @@ interface Generation<C> {
   readonly settings: SupervisorSettings<C>;
   readonly policy: SupervisorPolicy;
   readonly target: number;
+  readonly onDemand: boolean;
+  readonly maxHeld: number;
   readonly socketMode: number | undefined;
   readonly socketOwner: SocketOwner | undefined;
   /** `key` names the bound socket (unique per port-0 listener); `text` is the address as configured. */
@@ -114,6 +122,10 @@ interface WorkerRec<C> {
   readonly spawnedAt: number;
   readonly startedAtEpoch: number;
   lastHeartbeatAt: number;
+  /** On demand: when it last had a request in flight or finished one (for idleWorkerTimeoutMs). */
+  lastBusyAt: number;
+  /** Told to stop while starting, with connections held for it: it gets them once ready, then drains. */
+  drainWhenReady: boolean;
   requests: number;
   inflight: number;
   rssBytes: number;
@@ -126,6 +138,12 @@ interface WorkerRec<C> {
   stopDeadline: number;
   fatal: { code: string; message: string } | undefined;
   readonly exited: Promise<void>;
+}
+
+/** A connection the master accepted on the socket `key`, waiting for a worker. */
+interface Held {
+  readonly key: string;
+  readonly client: RawClient;
 }
 
 interface Transition<C> {
@@ -173,11 +191,18 @@ class Master<C> implements Supervisor {
   #signalHandlers: Array<['SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGUSR1', () => void]> = [];
   #nextCollect = 1;
   readonly #collectWaiters = new Map<number, (snapshot: unknown) => void>();
-  #counters = { crashes: 0, deadlineKills: 0, recycled: 0, reloads: 0, allWorkersBusy: 0, handedOver: 0 };
+  #counters = { crashes: 0, deadlineKills: 0, recycled: 0, reloads: 0, allWorkersBusy: 0, handedOver: 0, acceptedByMaster: 0 };
   #nextAdopter = 0;
   /** Why workers went, oldest first, each waiting for the replacement spawned next. */
   #restartReasons: string[] = [];
   #busyCheckedAt = 0;
+  /** On demand: workers wanted now (0 … target). */
+  #want = 0;
+  /** On demand: the master's own accept per bound socket (key as in #bound). */
+  readonly #gates = new Map<string, AcceptGate>();
+  /** On demand: connections the master accepted, waiting for a serving worker. */
+  #held: Held[] = [];
+  #heldWarnedAt = -Infinity;
 
   constructor(options: SupervisorOptions<C>) {
     this.#options = options;
@@ -193,12 +218,18 @@ class Master<C> implements Supervisor {
   #generation(settings: SupervisorSettings<C>): Generation<C> {
     const policy = resolvePolicy(settings);
     const target = resolveWorkerCount(settings.workers);
+    const maxHeld = settings.maxHeldConnections ?? 1024;
+    if (!Number.isSafeInteger(maxHeld) || maxHeld < 1) {
+      throw new SupervisorError(SUPERVISOR_ERRORS.BAD_OPTION, `option maxHeldConnections: must be an integer >= 1, got ${String(maxHeld)}`);
+    }
     const planned = planListeners(settings.listeners.map((l) => ({ protocol: l.protocol, address: parseAddress(l.address) })), this.#activation);
     return {
       id: this.#nextGen++,
       settings,
       policy,
       target,
+      onDemand: settings.workersOnDemand === true,
+      maxHeld,
       socketMode: settings.socketMode === undefined ? undefined : parseSocketMode(settings.socketMode),
       socketOwner: resolveSocketOwner(settings.socketOwner, settings.socketGroup),
       // Port 0 asks for a fresh port per bind: two such listeners (an app listener and statusListen,
@@ -221,6 +252,7 @@ class Master<C> implements Supervisor {
         this.#bound.set(l.key, m);
         this.#log.info(`${l.protocol} listening on ${m.bound}`, { protocol: l.protocol, address: m.bound });
       }
+      if (gen.onDemand) await Promise.all(gen.listeners.map((l) => this.#gateFor(l.key)?.prepare() ?? Promise.resolve()));
     } catch (err) {
       for (const [key, m] of fresh) {
         m.close();
@@ -235,7 +267,11 @@ class Master<C> implements Supervisor {
     await this.#bindFor(gen);
     this.#installSignals();
     this.#restartTick();
-    this.#log.info(`master ${process.pid} starting ${gen.target} worker(s)`, { workers: gen.target });
+    if (gen.onDemand) {
+      this.#log.info(`master ${process.pid}: workers on demand, none until the first connection, up to ${gen.target}`, { workers: gen.target, onDemand: true });
+    } else {
+      this.#log.info(`master ${process.pid} starting ${gen.target} worker(s)`, { workers: gen.target });
+    }
     try {
       await new Promise<void>((resolve, reject) => {
         this.#transition = { gen, previous: undefined, resolve, reject };
@@ -245,7 +281,7 @@ class Master<C> implements Supervisor {
       await this.stop(false);
       throw err;
     }
-    this.#log.info(`${gen.target} worker(s) ready`, { workers: gen.target, generation: gen.id });
+    if (!gen.onDemand) this.#log.info(`${gen.target} worker(s) ready`, { workers: gen.target, generation: gen.id });
   }
 
   // ---- the loop: reconcile the pool, apply actions ------------------------------------------
@@ -254,10 +290,11 @@ class Master<C> implements Supervisor {
     if (this.#stopping !== undefined) return;
     const t = now();
     const gen = this.#current;
+    if (gen.onDemand) this.#planDemand(t);
     const actions = reconcile({
       nowMs: t,
       generation: gen.id,
-      target: gen.target,
+      target: this.#targetOf(gen),
       workers: [...this.#workers.values()].map((w) => ({
         id: w.id, generation: w.gen.id, state: w.state, retiring: w.retiring, recycleDue: w.due !== null, spawnedAtMs: w.spawnedAt,
       })),
@@ -266,6 +303,122 @@ class Master<C> implements Supervisor {
     });
     for (const a of actions) this.#apply(a, t);
     this.#checkTransition();
+    this.#updateGates();
+    this.#flushHeld();
+  }
+
+  /** Workers the pool aims at: `workers`, or on demand as many as are wanted now. */
+  #targetOf(gen: Generation<C>): number {
+    return gen.onDemand ? Math.min(this.#want, gen.target) : gen.target;
+  }
+
+  #planDemand(t: number): void {
+    const gen = this.#current;
+    const d = planDemand({
+      nowMs: t,
+      want: this.#want,
+      max: gen.target,
+      held: this.#held.length,
+      idleWorkerTimeoutMs: gen.policy.idleWorkerTimeoutMs,
+      workers: [...this.#workers.values()].map((w) => ({
+        id: w.id, state: w.state, counted: w.gen === gen && !w.retiring, inflight: w.inflight, lastBusyAtMs: w.lastBusyAt,
+      })),
+    });
+    if (d.grew) this.#log.info(`on demand: ${d.want} worker(s) wanted (${this.#held.length > 0 ? 'a connection is waiting' : 'every worker is busy'})`, { wanted: d.want, held: this.#held.length });
+    for (const id of d.idle) {
+      const w = this.#workers.get(id);
+      if (w === undefined) continue;
+      // No restart reason: nothing replaces it.
+      w.retiring = true;
+      this.#log.info(`stopping worker ${w.id} (pid ${w.pid}): no request for ${Math.round(t - w.lastBusyAt)} ms (idleWorkerTimeoutMs ${gen.policy.idleWorkerTimeoutMs})`,
+        { worker: w.id, pid: w.pid, limit: 'idleWorkerTimeoutMs' });
+    }
+    this.#want = d.want;
+  }
+
+  // ---- on demand: the master's own accept while no worker serves a socket ----------------------
+
+  #gateFor(key: string): AcceptGate | undefined {
+    let gate = this.#gates.get(key);
+    if (gate !== undefined) return gate;
+    const m = this.#bound.get(key);
+    if (m === undefined) return undefined;
+    gate = new AcceptGate(m.fd, {
+      connection: (client) => this.#onHeld(key, client),
+      error: (message) => this.#log.warn(`on demand, ${m.bound}: ${message}`, { address: m.bound }),
+    });
+    this.#gates.set(key, gate);
+    return gate;
+  }
+
+  /** A serving worker for connections on `key`: ready, not stopping, its generation listening there. */
+  #servingFor(key: string): WorkerRec<C> | undefined {
+    const serving = [...this.#workers.values()].filter((w) => w.state === 'ready' && w.child.connected && w.gen.listeners.some((l) => l.key === key));
+    const current = serving.filter((w) => w.gen === this.#current && !w.retiring);
+    const pool = current.length > 0 ? current : serving;
+    return pool[this.#nextAdopter++ % Math.max(1, pool.length)];
+  }
+
+  /** The master accepts on a socket exactly while on demand and no worker serves it. */
+  #updateGates(): void {
+    const onDemand = this.#current.onDemand && this.#stopping === undefined;
+    for (const key of this.#bound.keys()) {
+      const gate = onDemand ? this.#gateFor(key) : this.#gates.get(key);
+      gate?.set(onDemand && this.#servingFor(key) === undefined);
+    }
+  }
+
+  #onHeld(key: string, client: RawClient): void {
+    this.#counters.acceptedByMaster++;
+    if (this.#stopping === 'fast' || (this.#stopping !== undefined && !this.#workerAwaited())) {
+      client.close();
+      return;
+    }
+    if (this.#held.length >= this.#current.maxHeld) {
+      client.close();
+      const t = now();
+      if (t - this.#heldWarnedAt >= 10_000) {
+        this.#heldWarnedAt = t;
+        this.#log.warn(`on demand: ${this.#held.length} connections already wait for a worker (maxConnections); closing a new one`, { limit: 'maxConnections', held: this.#held.length });
+      }
+      return;
+    }
+    this.#held.push({ key, client });
+    if (this.#servingFor(key) !== undefined) this.#flushHeld();
+    else this.#reconcile();
+  }
+
+  /** Stopping: whether a starting worker is to answer the connections the master holds. */
+  #workerAwaited(): boolean {
+    for (const w of this.#workers.values()) if (w.drainWhenReady) return true;
+    return false;
+  }
+
+  /** Passes held connections to serving workers; those nobody serves yet stay. */
+  #flushHeld(): void {
+    if (this.#held.length === 0) return;
+    const left: Held[] = [];
+    for (const h of this.#held) {
+      const w = this.#servingFor(h.key);
+      if (w === undefined) left.push(h);
+      else this.#sendHeld(w, h.key, h.client);
+    }
+    this.#held = left;
+  }
+
+  #sendHeld(w: WorkerRec<C>, key: string, client: RawClient): void {
+    const listener = w.gen.listeners.findIndex((l) => l.key === key);
+    w.lastBusyAt = now();
+    try {
+      // The raw handle travels as child_process's 'net.Native'; our copy of the fd closes once the message left.
+      w.child.send({ postern: TAG, type: 'accept', listener } satisfies MasterMessage, client as unknown as Socket, undefined, (err: Error | null) => {
+        client.close();
+        if (err !== null && err !== undefined) this.#log.warn(`passing a connection to worker ${w.id} failed: ${err.message}`, { worker: w.id });
+      });
+    } catch (err) {
+      client.close();
+      this.#log.warn(`passing a connection to worker ${w.id} failed: ${String(err)}`, { worker: w.id });
+    }
   }
 
   #apply(a: PoolAction, t: number): void {
@@ -317,7 +470,7 @@ class Master<C> implements Supervisor {
       if (w.gen !== tr.gen) return; // old workers still draining, or the new ones not all up
       if (w.state === 'ready' && !w.retiring) ready++;
     }
-    if (ready < tr.gen.target) return;
+    if (ready < this.#targetOf(tr.gen)) return;
     this.#transition = undefined;
     this.#gcListeners();
     tr.resolve();
@@ -371,7 +524,7 @@ class Master<C> implements Supervisor {
     const rec: WorkerRec<C> = {
       id, gen, child, pid: child.pid ?? 0,
       state: 'starting', retiring: false, due: null,
-      spawnedAt: t, startedAtEpoch: Date.now(), lastHeartbeatAt: t,
+      spawnedAt: t, startedAtEpoch: Date.now(), lastHeartbeatAt: t, lastBusyAt: t, drainWhenReady: false,
       requests: 0, inflight: 0, rssBytes: 0, oldest: [], oldestStart: undefined,
       requestLimit: requestLimit(gen.policy, Math.random()),
       planned: undefined, stopDeadline: Infinity, fatal: undefined, exited,
@@ -397,6 +550,7 @@ class Master<C> implements Supervisor {
       postern: TAG, type: 'init', workerId: id, generation: gen.id, config: gen.settings.workerConfig,
       listeners: gen.listeners.map((l, i) => ({ protocol: l.protocol, address: `fd:${FIRST_LISTENER_FD + i}`, origin: l.text })),
       requestLimit: rec.requestLimit, heartbeatIntervalMs: gen.policy.heartbeatIntervalMs, shutdownTimeoutMs: gen.policy.shutdownTimeoutMs,
+      ...(gen.onDemand ? { reportBusy: true } : {}),
     });
   }
 
@@ -425,11 +579,22 @@ class Master<C> implements Supervisor {
         if (w.state !== 'starting') return;
         w.state = 'ready';
         w.lastHeartbeatAt = t;
+        w.lastBusyAt = t;
         this.#log.info(`worker ${w.id} ready (pid ${w.pid})`, { worker: w.id, pid: w.pid, generation: w.gen.id, startMs: Math.round(t - w.spawnedAt) });
+        if (w.drainWhenReady) {
+          // Stopping: it serves what the master held for it, then drains like the rest.
+          w.drainWhenReady = false;
+          this.#flushHeld();
+          for (const h of this.#held.splice(0)) h.client.close();
+          this.#drain(w, 'stop', this.#stopping !== 'fast');
+          return;
+        }
         this.#reconcile();
         return;
       case 'heartbeat': {
         w.lastHeartbeatAt = t;
+        if (m.inflight > 0 || m.requests !== w.requests) w.lastBusyAt = t;
+        const wasIdle = w.inflight === 0;
         w.requests = m.requests;
         w.inflight = m.inflight;
         w.rssBytes = m.rssBytes;
@@ -438,6 +603,9 @@ class Master<C> implements Supervisor {
         w.oldestStart = o === undefined ? undefined : { method: o.method, uri: o.uri, startedAtMs: t - o.ageMs };
         if (w.requestLimit > 0 && w.requests >= w.requestLimit && w.due === null && w.state === 'ready') {
           this.#evaluate(w, t);
+          this.#reconcile();
+        } else if (w.gen.onDemand && wasIdle && m.inflight > 0) {
+          // Busy now: the pool may grow at once rather than at the next tick.
           this.#reconcile();
         }
         return;
@@ -623,6 +791,8 @@ class Master<C> implements Supervisor {
     for (const g of gens) for (const l of g.listeners) keep.add(l.key);
     for (const [key, m] of this.#bound) {
       if (keep.has(key)) continue;
+      this.#gates.get(key)?.close();
+      this.#gates.delete(key);
       m.close();
       this.#bound.delete(key);
       this.#log.info(`stopped listening on ${m.bound}`, { address: m.bound });
@@ -654,6 +824,12 @@ class Master<C> implements Supervisor {
     this.#respawn = releaseBrake();
     const previous = this.#current;
     this.#current = gen;
+    // On demand, the new generation starts as many workers as serve now (none for an idle pool).
+    if (gen.onDemand) {
+      let serving = 0;
+      for (const w of this.#workers.values()) if (w.gen === previous && w.state !== 'stopping' && !w.retiring) serving++;
+      this.#want = Math.min(gen.target, previous.onDemand ? Math.max(this.#want, serving) : serving);
+    }
     this.#counters.reloads++;
     if (gen.policy.heartbeatIntervalMs !== previous.policy.heartbeatIntervalMs) this.#restartTick();
     await new Promise<void>((resolve, reject) => {
@@ -673,10 +849,20 @@ class Master<C> implements Supervisor {
       this.#transition = undefined;
       tr.reject(new SupervisorError(SUPERVISOR_ERRORS.STOPPED, 'reload: the supervisor is stopping'));
     }
+    for (const g of this.#gates.values()) g.set(false);
     for (const w of this.#workers.values()) {
       if (w.planned === 'deadline' || w.planned === 'start-timeout' || w.planned === 'drain-timeout' || w.planned === 'abandoned') continue;
+      if (graceful && w.state === 'starting' && this.#held.length > 0 && w.gen.listeners.some((l) => this.#held.some((h) => h.key === l.key))) {
+        // Connections the master accepted must be answered: this worker gets them once ready (or is stopped when its start times out).
+        w.drainWhenReady = true;
+        const limit = w.gen.policy.workerStartTimeoutMs;
+        setTimeout(() => { if (w.state === 'starting') { w.drainWhenReady = false; this.#drain(w, 'stop', false); } }, Math.max(1, limit - (now() - w.spawnedAt))).unref();
+        continue;
+      }
+      w.drainWhenReady = false;
       this.#drain(w, 'stop', graceful);
     }
+    if (!this.#workerAwaited()) for (const h of this.#held.splice(0)) h.client.close();
     if (!escalate) {
       this.#log.info(graceful ? `stopping gracefully (in-flight requests get up to ${this.#current.policy.shutdownTimeoutMs} ms)` : 'stopping now');
       this.#stopped = this.#finishStop();
@@ -687,6 +873,9 @@ class Master<C> implements Supervisor {
   async #finishStop(): Promise<void> {
     while (this.#workers.size > 0) await Promise.all([...this.#workers.values()].map((w) => w.exited));
     if (this.#tick !== undefined) clearInterval(this.#tick);
+    for (const h of this.#held.splice(0)) h.client.close();
+    for (const g of this.#gates.values()) g.close();
+    this.#gates.clear();
     for (const m of this.#bound.values()) m.close();
     this.#bound.clear();
     for (const [sig, fn] of this.#signalHandlers) (this.#options.signals || process).off(sig, fn);

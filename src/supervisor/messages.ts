@@ -9,6 +9,8 @@
 //                 keep-alive connections are sent back (handoff) rather than closed.
 //   adopt         with a socket: a keep-alive connection a draining worker handed over idle;
 //                 serve it (`buffered`: bytes it had read and not parsed).
+//   accept        with a raw handle: a connection the master accepted on listener `listener` (an
+//                 index into init's listeners) while no worker served it (on demand); nothing read.
 //   reopen-logs   SIGUSR1 reached the master.
 //   collect       asks for the worker's metrics snapshot (reply: metrics with the same id).
 //   pool          answers a worker's pool-request with the whole pool's snapshot.
@@ -44,9 +46,12 @@ export type MasterMessage =
       readonly postern: typeof TAG; readonly type: 'init'; readonly workerId: number; readonly generation: number;
       readonly config: unknown; readonly listeners: readonly WorkerListener[]; readonly requestLimit: number;
       readonly heartbeatIntervalMs: number; readonly shutdownTimeoutMs: number;
+      /** On demand: also report at once when a request starts after a report that said idle (the pool grows on it). */
+      readonly reportBusy?: boolean;
     }
   | { readonly postern: typeof TAG; readonly type: 'stop'; readonly graceful: boolean; readonly timeoutMs: number; readonly handoff?: boolean }
   | { readonly postern: typeof TAG; readonly type: 'adopt'; readonly protocol: Protocol; readonly buffered: Uint8Array }
+  | { readonly postern: typeof TAG; readonly type: 'accept'; readonly listener: number }
   | { readonly postern: typeof TAG; readonly type: 'reopen-logs' }
   | { readonly postern: typeof TAG; readonly type: 'collect'; readonly id: number }
   | { readonly postern: typeof TAG; readonly type: 'pool'; readonly id: number; readonly snapshot: unknown };
@@ -88,6 +93,7 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
 
 export function isMasterMessage(m: unknown): m is MasterMessage {
   if (!tagged(m)) return false;
+  if (m.type === 'accept') return Number.isSafeInteger((m as Record<string, unknown>)['listener']);
   if (m.type === 'adopt') return isHandedProtocol((m as Record<string, unknown>)['protocol']) && (m as Record<string, unknown>)['buffered'] instanceof Uint8Array;
   return m.type === 'init' || m.type === 'stop' || m.type === 'reopen-logs' || m.type === 'collect' || m.type === 'pool';
 }
@@ -142,6 +148,8 @@ export interface MasterCounters {
   readonly allWorkersBusy?: number;
   /** Idle keep-alive connections passed from a draining worker to a serving one (reloads, recycling). */
   readonly handedOver?: number;
+  /** On demand: connections the master accepted itself while no worker served their socket. */
+  readonly acceptedByMaster?: number;
 }
 
 /** The whole pool, for a status page: the master's counters and each worker. */

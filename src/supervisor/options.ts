@@ -27,6 +27,8 @@ export interface SupervisorPolicy {
   /** This many fast deaths within crashLoopWindowMs engage the brake; 0 = never brake. */
   readonly crashLoopDeaths: number;
   readonly crashLoopWindowMs: number;
+  /** On-demand pool: a worker with no request in flight this long is drained and stopped. */
+  readonly idleWorkerTimeoutMs: number;
 }
 
 export const SUPERVISOR_DEFAULTS: SupervisorPolicy = Object.freeze({
@@ -45,6 +47,7 @@ export const SUPERVISOR_DEFAULTS: SupervisorPolicy = Object.freeze({
   fastDeathMs: 10_000,
   crashLoopDeaths: 5,
   crashLoopWindowMs: 60_000,
+  idleWorkerTimeoutMs: 10_000,
 });
 
 export const SUPERVISOR_ERRORS = {
@@ -97,6 +100,7 @@ export function resolvePolicy(o: Partial<SupervisorPolicy>): SupervisorPolicy {
     fastDeathMs: int(o, 'fastDeathMs', 0),
     crashLoopDeaths: int(o, 'crashLoopDeaths', 0),
     crashLoopWindowMs: int(o, 'crashLoopWindowMs', 0),
+    idleWorkerTimeoutMs: int(o, 'idleWorkerTimeoutMs', 1),
   };
   return Object.freeze(p);
 }

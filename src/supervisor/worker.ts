@@ -2,7 +2,7 @@
 // server on the inherited listeners, then heartbeats, counts requests, answers metrics requests
 // and stops when told to (or when the master goes away).
 
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Environ, Protocol, Responder } from '../app/types.ts';
 import type { EventLog } from '../log/types.ts';
@@ -24,6 +24,12 @@ export interface WorkerServer {
   handOffTo?(sink: (protocol: Protocol, socket: Socket, buffered: Buffer) => Promise<boolean>): void;
   /** Serves a connection a draining worker handed over. */
   adopt?(protocol: Protocol, socket: Socket, buffered: Buffer): void;
+  /**
+   * Serves a connection the master accepted (on demand) on the listener this worker knows as
+   * `address` (`fd:4`…), as if accepted here; false when no listener has that address. Needed
+   * with workersOnDemand: without it such a connection is closed (PosternServer has it).
+   */
+  serveAccepted?(address: string, socket: Socket): boolean;
 }
 
 /** Anything with the Tree's dispatch method. */
@@ -105,6 +111,8 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
   // Connections handed over before the server is up wait here (the master sends only to ready workers).
   const adoptions: Array<[Protocol, Socket, Buffer]> = [];
   let adopt = (protocol: Protocol, socket: Socket, buffered: Buffer): void => { adoptions.push([protocol, socket, buffered]); };
+  const accepted: Array<[number, Socket]> = [];
+  let serveAccepted = (listener: number, socket: Socket): void => { accepted.push([listener, socket]); };
   const init = await new Promise<InitMessage>((resolve) => {
     gotInit = resolve;
     process.on('message', (m: unknown, handle: unknown) => {
@@ -112,6 +120,9 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
       if (m.type === 'init') gotInit(m);
       else if (m.type === 'adopt') {
         if (isSocket(handle)) adopt(m.protocol, handle, Buffer.from(m.buffered.buffer, m.buffered.byteOffset, m.buffered.byteLength));
+      } else if (m.type === 'accept') {
+        const socket = socketOf(handle);
+        if (socket !== undefined) serveAccepted(m.listener, socket);
       } else deliver(m);
     });
   });
@@ -124,6 +135,8 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
   const poolWaiters = new Map<number, (s: PoolSnapshot) => void>();
   let nextPoolId = 1;
   let server: WorkerServer | undefined;
+  // On demand (init.reportBusy): whether the last report said idle, so that the first request after it is reported at once.
+  let reportedIdle = true;
 
   const beat = (): void => {
     const now = performance.now();
@@ -134,11 +147,13 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
       oldest.push({ method: r.method, uri: r.uri, ageMs: Math.round(now - r.start) });
     }
     const stats = tracked ? undefined : server?.stats?.();
+    const busy = tracked ? inflight.size : (stats?.inFlight ?? 0);
+    reportedIdle = busy === 0;
     send({
       postern: TAG,
       type: 'heartbeat',
       requests: tracked ? finished : (stats?.requests ?? 0),
-      inflight: tracked ? inflight.size : (stats?.inFlight ?? 0),
+      inflight: busy,
       oldest,
       rssBytes: process.memoryUsage.rss(),
     });
@@ -156,6 +171,7 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
         const token = nextToken++;
         const uri = typeof environ.REQUEST_URI === 'string' ? environ.REQUEST_URI : `${environ.SCRIPT_NAME}${environ.PATH_INFO}`;
         inflight.set(token, { method: environ.REQUEST_METHOD, uri, start: performance.now() });
+        if (init.reportBusy === true && reportedIdle) beat();
         try {
           await inner(environ, responder);
         } finally {
@@ -245,6 +261,7 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
         void stop(m.graceful, m.timeoutMs, 'the master asked', m.handoff === true);
         break;
       case 'adopt':
+      case 'accept':
         break;
       case 'reopen-logs':
         for (const fn of reopeners) {
@@ -305,6 +322,11 @@ export async function runWorker<C = unknown>(start: (ctx: WorkerContext<C>) => P
     else srv.adopt(protocol, socket, buffered);
   };
   for (const [protocol, socket, buffered] of adoptions.splice(0)) adopt(protocol, socket, buffered);
+  serveAccepted = (listener, socket) => {
+    const l = init.listeners[listener];
+    if (l === undefined || srv.serveAccepted?.(l.address, socket) !== true) socket.destroy();
+  };
+  for (const [listener, socket] of accepted.splice(0)) serveAccepted(listener, socket);
   send({ postern: TAG, type: 'ready' });
   beat();
   return done;
@@ -328,6 +350,19 @@ function sendToMaster(protocol: Protocol, socket: Socket, buffered: Buffer): Pro
       resolve(false);
     }
   });
+}
+
+/**
+ * A connection the master accepted arrives as a raw TCP/Pipe handle ('net.Native'). It becomes a
+ * net.Socket the way net.Server wraps what it accepts: the `handle` constructor option is private
+ * to Node (net.js; present and unchanged in Node 20 and 24) and the only way to wrap a handle.
+ */
+function socketOf(handle: unknown): Socket | undefined {
+  if (typeof handle !== 'object' || handle === null || typeof (handle as { readStart?: unknown }).readStart !== 'function') return undefined;
+  const socket = new Socket({ handle, readable: true, writable: true, allowHalfOpen: true } as ConstructorParameters<typeof Socket>[0]);
+  // As createProtocolServer's listeners do (a no-op on unix sockets).
+  socket.setNoDelay(true);
+  return socket;
 }
 
 function isSocket(h: unknown): h is Socket {

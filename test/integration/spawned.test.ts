@@ -3,7 +3,8 @@
 // and Apache mod_cgid running postern as a plain CGI program. Each serves the example tree, a
 // POST form, 10 MiB each way, and shows the app the same SCRIPT_NAME/PATH_INFO split whatever the
 // spawner sent; a SIGTERM (and libfcgi's SIGUSR1) with a request in flight ends the process only
-// after the answer; idleTimeoutMs and maxRequestsPerWorker end it too.
+// after the answer; idleTimeoutMs and maxRequestsPerWorker end it too. With workers > 1 a master
+// runs on fd 0 (spawn-fcgi): it serves, reloads and stops the same way.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -166,6 +167,28 @@ test('spawn-fcgi with env -i: FastCGI on fd 0, maxRequestsPerWorker, idleTimeout
   assert.doesNotMatch(readFileSync(log, 'utf8'), new RegExp(`"pid":${String(configured.pid)},"message":"fd 0 is a listening`));
   process.kill(configured.pid, 'SIGTERM');
   await until('the configured process to stop', () => gone(configured.pid));
+});
+
+test('spawn-fcgi with workers 2: a master on fd 0 serves through its workers, reloads on SIGHUP, and SIGTERM finishes the request in flight', async () => {
+  const log = join(site.dir, 'supervised.log');
+  const sup = spawnFcgi(site, site.wrapper('supervised.fcgi', ['--workers', '2', '--log-file', log]), 'supervised');
+  const first = await whereOver(sup.socket);
+  assert.notEqual(first.pid, sup.pid, 'a worker answers, not the master spawn-fcgi started');
+  assert.deepEqual([first.script, first.path], ['/t', '/where/x']);
+  process.kill(sup.pid, 'SIGHUP');
+  await until('the reload', () => readFileSync(log, 'utf8').includes('reloaded: generation 2'), 60_000);
+  await until(`the old worker ${String(first.pid)} to exit`, () => gone(first.pid), 30_000);
+  const after = await whereOver(sup.socket);
+  assert.notEqual(after.pid, first.pid, 'a worker of the new generation answers');
+  // A slow request in flight, then SIGTERM to the master: the answer completes, then everything exits.
+  const pending = fcgiRequest({ path: sup.socket }, { params: params('/t/slow?ms=1200') });
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(sup.pid, 'SIGTERM');
+  const slow = await pending;
+  assert.equal(slow.status, 200);
+  assert.match(slow.text, /^slow \d+$/);
+  await until('the master to exit after SIGTERM', () => gone(sup.pid), 30_000);
+  assert.ok(gone(after.pid), 'its workers are gone too');
 });
 
 test('Apache mod_cgid runs postern as a plain CGI program: the same answers as over FastCGI, one process per request', async () => {

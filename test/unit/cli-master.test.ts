@@ -21,6 +21,9 @@ test('a master runs for more than one worker, or for one worker with a recycling
     [{ maxRequestsJitter: '10' }, false],
     [{ killGraceMs: '1s' }, false],
     [{ heartbeatIntervalMs: '100' }, false],
+    // The on-demand pool is the master's to grow and shrink; its idle limit alone changes nothing.
+    [{ workersOnDemand: 'true' }, true],
+    [{ idleWorkerTimeoutMs: '5s' }, false],
   ];
   for (const [flags, expected] of cases) assert.equal(needsMaster(resolveConfig({ flags })), expected, JSON.stringify(flags));
   assert.deepEqual([...MASTER_OPTIONS].sort(), ['maxRequestsPerWorker', 'maxWorkerLifetimeMs', 'maxWorkerRssMiB', 'requestTimeoutMs']);
@@ -30,7 +33,7 @@ test('every supervisor knob and master policy reaches the supervisor with its co
   const flags: Record<string, string> = {
     heartbeatIntervalMs: '250', workerStartTimeoutMs: '7s', respawnDelayMs: '20', respawnDelayMaxMs: '900',
     fastDeathMs: '3s', crashLoopDeaths: '2', crashLoopWindowMs: '40s', killGraceMs: '1500',
-    requestTimeoutMs: '10s', maxRequestsPerWorker: '50', maxWorkerRssMiB: '300', maxWorkerLifetimeMs: '2h', maxRequestsJitter: '5', shutdownTimeoutMs: '4s', appCloseTimeoutMs: '1500',
+    requestTimeoutMs: '10s', maxRequestsPerWorker: '50', maxWorkerRssMiB: '300', maxWorkerLifetimeMs: '2h', maxRequestsJitter: '5', shutdownTimeoutMs: '4s', appCloseTimeoutMs: '1500', idleWorkerTimeoutMs: '3s',
   };
   const config = resolveConfig({ flags });
   const settings = supervisorSettings(config) as unknown as Record<string, unknown>;

@@ -33,6 +33,8 @@ export const SAMPLES: { readonly [N in OptionName]: Sample } = {
   // `config` names the file itself; its own tests cover it.
   config: { text: '', file: undefined, expect: same(undefined) },
   workers: { text: '3', file: 3, expect: same(3) },
+  workersOnDemand: { text: 'true', file: true, expect: same(true) },
+  idleWorkerTimeoutMs: { text: '30s', file: '30s', expect: same(30_000) },
   idleTimeoutMs: { text: '5m', file: '5m', expect: same(300_000) },
   reloadOnTouch: { text: 'tmp/restart.txt', file: 'tmp/restart.txt', expect: (cwd) => `${cwd}/tmp/restart.txt` },
   heartbeatIntervalMs: { text: '500ms', file: '500ms', expect: same(500) },
