@@ -29,7 +29,8 @@ let lastServer: Server | undefined;
 
 // The connection a socket serves and the exchange a response belongs to, as properties the shared
 // listeners read (`this` is the socket or the response): no WeakMap entry and no closure per
-// connection or request.
+// connection or request. HTTP 1,835k → 1,677k instructions per connection on Node 20, 855k → 856k
+// on Node 24 (bench/connection-cost.sh; BENCHMARKS.md "Per-connection cost").
 const CONNECTION = Symbol('postern.httpConnection');
 const EXCHANGE = Symbol('postern.httpExchange');
 type ServedSocket = Socket & { [CONNECTION]?: HttpConnection };

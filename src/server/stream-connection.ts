@@ -400,7 +400,9 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
    * Holds the head until the app's synchronous run returns (request() flushes it then, or the end
    * of the response takes it along) or, written from an async app, until the end of this tick.
    * A hello answer was three socket calls (head, body, end); now it is one write and the end,
-   * like the canned responder's (BENCHMARKS.md "Per-connection cost").
+   * like the canned responder's. With the shared listeners and the unawaited run: SCGI 1,276k →
+   * 1,170k instructions per connection on Node 20, uwsgi 1,256k → 1,160k; unchanged on Node 24
+   * (809k) (bench/connection-cost.sh; BENCHMARKS.md "Per-connection cost").
    */
   #hold(bytes: Buffer): void {
     this.#held = bytes;
