@@ -488,6 +488,28 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer ${min}..${max}, got ${String(value)}`);
 }
 
+/** Option objects fastCgiDecoderOptions() made: complete and checked, so a decoder takes them as they are. */
+const CHECKED = new WeakSet<object>();
+
+/**
+ * Complete, checked decoder options (defaults filled in), frozen: made once (a server's limits)
+ * and passed to every connection's decoder, which then skips the copy and the checks. Throws a
+ * `RangeError` for an option out of range.
+ */
+export function fastCgiDecoderOptions(options: Partial<FastCgiDecoderOptions> = {}): Readonly<FastCgiDecoderOptions> {
+  const o: FastCgiDecoderOptions = { ...DEFAULT_FASTCGI_OPTIONS, ...options };
+  checkInteger('maxParamsBytes', o.maxParamsBytes, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxParamCount', o.maxParamCount, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxBodyBytes', o.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER);
+  // Request ids are 16-bit and 0 is reserved, so no connection can hold more.
+  checkInteger('maxRequestsPerConnection', o.maxRequestsPerConnection, 1, 65535);
+  checkInteger('maxConns', o.maxConns, 1, 0x7fffffff);
+  if (o.maxInflightRequests !== undefined) checkInteger('maxInflightRequests', o.maxInflightRequests, 0, Number.MAX_SAFE_INTEGER);
+  const frozen = Object.freeze(o);
+  CHECKED.add(frozen);
+  return frozen;
+}
+
 /**
  * Decodes the web server's side of one FastCGI connection (spec §3–§6): records split anywhere,
  * several requests multiplexed by id, params checked against the limits as they arrive, bodies
@@ -505,17 +527,12 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
 export class FastCgiDecoder implements Decoder {
   readonly #connection: Connection;
 
-  /** Throws a `RangeError` for an option out of range (configuration errors surface at once). */
+  /**
+   * Throws a `RangeError` for an option out of range (configuration errors surface at once).
+   * Options from fastCgiDecoderOptions() are taken as they are.
+   */
   constructor(sink: DecoderSink, options: Partial<FastCgiDecoderOptions> = {}) {
-    const o: FastCgiDecoderOptions = { ...DEFAULT_FASTCGI_OPTIONS, ...options };
-    checkInteger('maxParamsBytes', o.maxParamsBytes, 0, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxParamCount', o.maxParamCount, 0, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxBodyBytes', o.maxBodyBytes, 0, Number.MAX_SAFE_INTEGER);
-    // Request ids are 16-bit and 0 is reserved, so no connection can hold more.
-    checkInteger('maxRequestsPerConnection', o.maxRequestsPerConnection, 1, 65535);
-    checkInteger('maxConns', o.maxConns, 1, 0x7fffffff);
-    if (o.maxInflightRequests !== undefined) checkInteger('maxInflightRequests', o.maxInflightRequests, 0, Number.MAX_SAFE_INTEGER);
-    this.#connection = new Connection(sink, o);
+    this.#connection = new Connection(sink, CHECKED.has(options) ? (options as FastCgiDecoderOptions) : fastCgiDecoderOptions(options));
   }
 
   push(chunk: Buffer): void {

@@ -15,6 +15,7 @@ import { SERVER_ERRORS } from './errors.ts';
 import type { Protocol } from '../app/types.ts';
 import { resolveLimits } from './options.ts';
 import type { HandoffSink } from './handoff.ts';
+import { fastCgiDecoderOptions, type FastCgiDecoderOptions } from '../../protocols/fastcgi/index.ts';
 
 /** One live connection, as the registry sees it. */
 export interface Tracked {
@@ -143,6 +144,22 @@ export class ServeContext {
       this.#timer = setInterval(this.#sweep, every);
       this.#timer.unref();
     }
+  }
+
+  #fastcgiDecoderOptions: Readonly<FastCgiDecoderOptions> | undefined;
+
+  /** The FastCGI decoder's options from these limits: made and checked once, shared by every connection. */
+  get fastcgiDecoderOptions(): Readonly<FastCgiDecoderOptions> {
+    const l = this.limits;
+    return (this.#fastcgiDecoderOptions ??= fastCgiDecoderOptions({
+      maxParamsBytes: l.maxParamsBytes,
+      maxParamCount: l.maxParamCount,
+      maxBodyBytes: l.maxBodyBytes,
+      maxRequestsPerConnection: l.maxRequestsPerConnection,
+      maxConns: l.maxConnections,
+      // Caps FCGI_MAX_REQS: past it requests are refused with OVERLOADED (refuseOverloaded).
+      maxInflightRequests: l.maxInflightRequests,
+    }));
   }
 
   get connections(): number {

@@ -114,15 +114,10 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     this.#socket = socket;
     this.#ctx = ctx;
     const l = ctx.limits;
-    this.#decoder = new FastCgiDecoder(this, {
-      maxParamsBytes: l.maxParamsBytes,
-      maxParamCount: l.maxParamCount,
-      maxBodyBytes: l.maxBodyBytes,
-      maxRequestsPerConnection: l.maxRequestsPerConnection,
-      maxConns: l.maxConnections,
-      // Caps FCGI_MAX_REQS: past it requests are refused with OVERLOADED (refuseOverloaded).
-      maxInflightRequests: l.maxInflightRequests,
-    });
+    // Options made and checked once per server, not copied and checked per connection: 1,285k →
+    // 1,205k instructions per connection without keep_conn on Node 20, 709k → 670k on Node 24
+    // (bench/connection-cost.sh, both ends of the connection; BENCHMARKS.md "Per-connection cost").
+    this.#decoder = new FastCgiDecoder(this, ctx.fastcgiDecoderOptions);
     this.#pauseAt = l.maxRequestsPerConnection > 1 ? MPX_INPUT_CAP : 0;
     this.#envBase = environBase(socket, ctx, 'fastcgi');
     this.#phaseSince = this.#lastDataAt = ctx.clientClock;

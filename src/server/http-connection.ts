@@ -23,7 +23,18 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY: Buffer = Buffer.alloc(0);
 
 const servers = new WeakMap<ServeContext, Server>();
-const connections = new WeakMap<Socket, HttpConnection>();
+/** The last context asked for (a process has one): its server without a WeakMap lookup per connection. */
+let lastCtx: ServeContext | undefined;
+let lastServer: Server | undefined;
+
+// The connection a socket serves and the exchange a response belongs to, as properties the shared
+// listeners read (`this` is the socket or the response): no WeakMap entry and no closure per
+// connection or request. HTTP 1,835k → 1,677k instructions per connection on Node 20, 855k → 856k
+// on Node 24 (bench/connection-cost.sh; BENCHMARKS.md "Per-connection cost").
+const CONNECTION = Symbol('postern.httpConnection');
+const EXCHANGE = Symbol('postern.httpExchange');
+type ServedSocket = Socket & { [CONNECTION]?: HttpConnection };
+type ServedResponse = ServerResponse & { [EXCHANGE]?: HttpExchange };
 
 /**
  * The node:http server that parses every HTTP connection of a context. It never listens itself:
@@ -31,8 +42,13 @@ const connections = new WeakMap<Socket, HttpConnection>();
  * `serveHttpConnection`.
  */
 export function httpServerFor(ctx: ServeContext): Server {
+  if (ctx === lastCtx) return lastServer!;
   let server = servers.get(ctx);
-  if (server !== undefined) return server;
+  if (server !== undefined) {
+    lastCtx = ctx;
+    lastServer = server;
+    return server;
+  }
   const l = ctx.limits;
   server = createServer({
     maxHeaderSize: l.maxHeadersBytes,
@@ -51,6 +67,8 @@ export function httpServerFor(ctx: ServeContext): Server {
   // 'listening'; this server never listens, as sockets are handed to it, so start it here.
   server.emit('listening');
   servers.set(ctx, server);
+  lastCtx = ctx;
+  lastServer = server;
   return server;
 }
 
@@ -59,6 +77,7 @@ export function closeHttpServer(ctx: ServeContext): void {
   const server = servers.get(ctx);
   if (server === undefined) return;
   servers.delete(ctx);
+  if (lastCtx === ctx) lastCtx = lastServer = undefined;
   server.close(() => undefined);
 }
 
@@ -72,17 +91,25 @@ export function serveHttpConnection(socket: Socket, ctx: ServeContext, adopted =
     socket.destroy();
     return;
   }
-  connections.set(socket, conn);
+  (socket as ServedSocket)[CONNECTION] = conn;
   ctx.metrics.connectionOpened('http');
-  socket.on('close', conn.onClose);
+  socket.on('close', onSocketClose);
   socket.on('drain', onDrain);
   httpServerFor(ctx).emit('connection', socket);
   // Accepted (or adopted) while draining: served like the rest, then handed on or closed.
   if (ctx.draining) conn.drain();
 }
 
-function onDrain(this: Socket): void {
-  connections.get(this)?.drained();
+function onDrain(this: ServedSocket): void {
+  this[CONNECTION]?.drained();
+}
+
+function onSocketClose(this: ServedSocket): void {
+  this[CONNECTION]?.closed();
+}
+
+function onResponseClose(this: ServedResponse): void {
+  this[EXCHANGE]?.closed();
 }
 
 function onRequest(ctx: ServeContext, req: IncomingMessage, res: ServerResponse): void {
@@ -92,7 +119,7 @@ function onRequest(ctx: ServeContext, req: IncomingMessage, res: ServerResponse)
     res.end(a.body);
     return;
   }
-  const conn = connections.get(req.socket);
+  const conn = (req.socket as ServedSocket)[CONNECTION];
   const ex = new HttpExchange(ctx, conn, req, res);
   conn?.started(ex);
   ex.start();
@@ -158,14 +185,15 @@ export class HttpConnection implements Tracked {
     this.exchanges.add(ex);
   }
 
-  readonly onClose = (): void => {
+  /** The socket closed. */
+  closed(): void {
     if (this.exchanges.size > 0) {
       const reason = serverError(SERVER_ERRORS.CONNECTION_CLOSED, 'the HTTP connection closed before the response was complete');
       for (const ex of [...this.exchanges]) ex.abort(reason);
     }
     this.#ctx.metrics.connectionClosed('http');
     this.#ctx.release(this);
-  };
+  }
 
   finished(ex: HttpExchange): void {
     this.exchanges.delete(ex);
@@ -314,7 +342,8 @@ export class HttpExchange implements Responder, HttpEnvironContext, AbortNotifie
     ctx.inFlight++;
     ctx.metrics.requestStarted();
     this.#t0 = performance.now();
-    res.on('close', this.#onClose);
+    (res as ServedResponse)[EXCHANGE] = this;
+    res.on('close', onResponseClose);
   }
 
   start(): void {
@@ -464,13 +493,14 @@ export class HttpExchange implements Responder, HttpEnvironContext, AbortNotifie
     this.#abort.abort(reason);
   }
 
-  readonly #onClose = (): void => {
+  /** The response closed (finished, or the connection went first). */
+  closed(): void {
     if (!this.#res.writableFinished && !this.#aborted) {
       this.#ctx.aborted++;
       this.#stop(serverError(SERVER_ERRORS.CONNECTION_CLOSED, 'the client closed the connection before the response was complete'));
     }
     this.#finish();
-  };
+  }
 
   #finishedOnce = false;
 

@@ -1,6 +1,6 @@
 // SCGI, uwsgi and HTTP listeners at the byte level, from the front server's side: response
 // framing per protocol, one request per connection, half-closed clients, wrong-protocol and
-// limit errors, uwsgi PING, timeouts, and HTTP keep-alive and abort.
+// limit errors, uwsgi PING, timeouts, HTTP keep-alive and abort, and responses still being written.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,8 @@ import { COMMON_ERRORS } from '../../protocols/common/errors.ts';
 import { encodeScgiRequest, scgiParams } from '../../protocols/scgi/index.ts';
 import { encodeUwsgiRequest, UWSGI_ERRORS, UWSGI_PING, UWSGI_PONG } from '../../protocols/uwsgi/index.ts';
 import { SERVER_ERRORS } from '../../src/server/errors.ts';
+import { Tree } from '../../src/app/tree.ts';
+import { native, nodeHandler } from '../../src/app/adapters/marker.ts';
 import { dial, exchangeRaw, httpFetch, parseResponse, scgiRequest, uwsgiRequest } from '../helpers/clients.ts';
 import { controlApp, eventually, fcgiParams, RecordingAccessLog, startTestServer, treeOf, type ControlEvents, type TestServer } from '../helpers/servers.ts';
 
@@ -192,4 +194,64 @@ describe('SCGI and uwsgi timeouts', () => {
       await srv.close();
     }
   });
+});
+
+describe('SCGI and uwsgi: a response that is still being written', () => {
+  // The connection holds a response head back to send it with the first body bytes (and a short
+  // answer with the end of the connection, in one write); held bytes must still leave while the
+  // app waits: a head and chunk written in the app's synchronous run (start_response's write),
+  // and ones written after an await (the Node bridge, the native app's async generator).
+  let srv: TestServer;
+  before(async () => {
+    const waitForAbort = (signal: AbortSignal): Promise<void> => new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const tree = new Tree({ onError: () => undefined })
+      .mount(nodeHandler((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write('first-sync');
+        res.on('close', () => res.end());
+      }), '/node')
+      .mount(native((environ, start) => {
+        const signal = environ['postern.signal'];
+        return (async function* () {
+          await Promise.resolve();
+          start('200 OK', [['Content-Type', 'text/plain']]);
+          yield 'first-async';
+          await waitForAbort(signal);
+        })();
+      }), '/native')
+      .mount(native((environ, start) => {
+        const signal = environ['postern.signal'];
+        start('200 OK', [['Content-Type', 'text/plain']])('first-write');
+        return (async function* () {
+          await waitForAbort(signal);
+          yield '';
+        })();
+      }), '/write');
+    srv = await startTestServer({ tree, protocols: ['scgi', 'uwsgi'] });
+  });
+  after(() => srv.close());
+
+  for (const protocol of ['scgi', 'uwsgi'] as const) {
+    for (const [path, text] of [['/node', 'first-sync'], ['/native', 'first-async'], ['/write', 'first-write']] as const) {
+      test(`${protocol} ${path}: the head and first chunk arrive while the app still runs`, async () => {
+        const s = await dial(srv.target(protocol));
+        s.on('error', () => undefined);
+        let got = '';
+        const arrived = new Promise<void>((resolve) => {
+          s.on('data', (c: Buffer) => {
+            got += c.toString('latin1');
+            if (got.includes(text)) resolve();
+          });
+        });
+        const params = fcgiParams(path);
+        s.write(protocol === 'scgi' ? encodeScgiRequest(scgiParams(params, 0)) : encodeUwsgiRequest(params));
+        await Promise.race([arrived, eventually(() => false, 5000, `${text} on ${protocol}`)]);
+        assert.match(got, protocol === 'scgi' ? /^Status: 200 OK\r\n/ : /^HTTP\/1\.1 200 OK\r\n/);
+        assert.equal(srv.server.stats().inFlight, 1);
+        // A reset, not a FIN: a half-closed SCGI/uwsgi client still waits for its answer.
+        s.resetAndDestroy();
+        await eventually(() => srv.server.stats().inFlight === 0, 3000, 'the request to end');
+      });
+    }
+  }
 });

@@ -9,6 +9,7 @@ import {
   DEFAULT_FASTCGI_OPTIONS,
   FCGI_ERRORS,
   FastCgiDecoder,
+  fastCgiDecoderOptions,
   encodeAbortRequest,
   encodeBeginRequest,
   encodeParams,
@@ -732,5 +733,20 @@ describe('FastCGI decoder lifecycle', () => {
     assert.ok(reply?.type === 'reply');
     const content = Buffer.from(reply.hex, 'hex').subarray(8, 8 + Buffer.from(reply.hex, 'hex').readUInt16BE(4));
     assert.equal(content.toString('latin1'), '\x0e\x02FCGI_MAX_CONNS10\x0d\x02FCGI_MAX_REQS80');
+  });
+
+  it('fastCgiDecoderOptions: checked once (same RangeErrors), frozen, and a decoder given them answers as one given the plain object', () => {
+    assert.throws(() => fastCgiDecoderOptions({ maxRequestsPerConnection: 70000 }), RangeError);
+    assert.throws(() => fastCgiDecoderOptions({ maxInflightRequests: -1 }), RangeError);
+    const plain = { maxConns: 10, maxRequestsPerConnection: 8, maxInflightRequests: 20 };
+    const checked = fastCgiDecoderOptions(plain);
+    assert.ok(Object.isFrozen(checked));
+    assert.deepEqual({ ...checked }, { ...DEFAULT_FASTCGI_OPTIONS, ...plain });
+    const get = hex(`01090000001f0100 0e00 ${latin1Hex('FCGI_MAX_CONNS')} 0d00 ${latin1Hex('FCGI_MAX_REQS')} 00`);
+    const viaChecked = feedWhole(get, checked, false);
+    assert.deepEqual(viaChecked, feedWhole(get, plain, false));
+    const [reply] = viaChecked;
+    assert.ok(reply?.type === 'reply');
+    assert.match(Buffer.from(reply.hex, 'hex').toString('latin1'), /FCGI_MAX_REQS20/);
   });
 });
