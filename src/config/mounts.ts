@@ -3,7 +3,7 @@
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Tree } from '../app/tree.ts';
 import { APP_KIND_ERROR, prepareApp } from '../app/resolve.ts';
 import { ListenCapture, ordinal, serveTakenServer, type TakenServer } from '../app/takeover.ts';
@@ -46,7 +46,24 @@ function importUrl(m: MountConfig, fresh?: string): string {
   return fresh !== undefined && url.startsWith('file:') ? `${url}${url.includes('?') ? '&' : '?'}postern-reload=${encodeURIComponent(fresh)}` : url;
 }
 
+// CommonJS modules are cached by file name, whatever query the import URL carries: a fresh import
+// of one would hand back the copy already loaded (a reload would keep the old code, and a script
+// served through the listen() takeover would never listen again).
+const REQUIRE_CACHE = createRequire(import.meta.url).cache;
+
+/** Lets a fresh import of a CommonJS entry load its file again (its own requires stay cached, as an ES module's imports do). */
+function forgetCommonJsEntry(m: MountConfig): void {
+  const url = mountUrl(m);
+  if (!url.startsWith('file:')) return;
+  try {
+    delete REQUIRE_CACHE[fileURLToPath(url)];
+  } catch {
+    // Not a path this platform can name: nothing was cached under it.
+  }
+}
+
 async function importNamespace(m: MountConfig, fresh?: string): Promise<Record<string, unknown>> {
+  if (fresh !== undefined) forgetCommonJsEntry(m);
   try {
     return await import(importUrl(m, fresh)) as Record<string, unknown>;
   } catch (err) {
