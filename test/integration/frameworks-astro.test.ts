@@ -39,7 +39,7 @@ before(async () => {
   statics = readableCopy(join(middleware.out, 'client'));
   nginx = await startNginx([
     { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
+    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
   ]);
   // (a) The standalone entry, as `node dist/server/entry.mjs` would run: its listen() is taken over.
   clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(standalone.out, 'server', 'entry.mjs')}`], {

@@ -50,7 +50,7 @@ before(async () => {
   statics = readableCopy(join(listener.out, 'public'));
   nginx = await startNginx([
     { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
+    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
   ]);
   // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
   // over. Its default export is an empty object, which postern passes over for the server.

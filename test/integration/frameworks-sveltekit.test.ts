@@ -38,7 +38,7 @@ before(async () => {
   statics = readableCopy(join(built.out, 'client'));
   nginx = await startNginx([
     { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'fastcgi-static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
+    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
   ]);
   const takeover = nginx.sites[0];
   assert.ok(takeover !== undefined);

@@ -7,15 +7,15 @@ import { startDaemon } from './daemon.ts';
 import { freePort } from './ports.ts';
 import { renderTemplate } from './render.ts';
 
-export type NginxMode = 'fastcgi' | 'fastcgi-keepalive' | 'fastcgi-unbuffered' | 'fastcgi-static' | 'scgi' | 'uwsgi' | 'http-proxy'
+export type NginxMode = 'fastcgi' | 'fastcgi-keepalive' | 'fastcgi-unbuffered' | 'scgi' | 'uwsgi' | 'http-proxy'
   // Framework sites (config/nginx/frameworks/): FastCGI plus static files from the app's build.
-  | 'frameworks/nextjs' | 'frameworks/react-router';
+  | 'frameworks/nextjs' | 'frameworks/react-router' | 'frameworks/static';
 
 export interface SiteSpec<M extends string> {
   readonly mode: M;
   /** The backend as the config expects it: `127.0.0.1:9000` or `unix:/path.sock`. */
   readonly backend: string;
-  /** Values for a template's own placeholders (the framework sites' APP_DIR, fastcgi-static.conf's STATIC_ROOT). */
+  /** Values for a template's own placeholders (the framework sites' APP_DIR, frameworks/static.conf's STATIC_ROOT). */
   readonly values?: Readonly<Record<string, string>>;
 }
 
