@@ -4,6 +4,7 @@
 // `app.getHttpAdapter().getInstance()`: an Express app or a Fastify instance, mounted as those are.
 
 import type { NativeApp } from '../types.ts';
+import { hasMethods, prepareOnce, whenReady } from './prepared.ts';
 
 /** The members of a Nest application the bridge reads (@nestjs/core nest-application.js, v10–v12). */
 export interface NestLike {
@@ -21,10 +22,7 @@ const MEMBERS = ['init', 'getHttpAdapter', 'getHttpServer', 'listen', 'enableShu
 
 /** A Nest application: init(), getHttpAdapter(), getHttpServer(), listen(), enableShutdownHooks(), useGlobalPipes(). */
 export function isNestApplication(app: unknown): boolean {
-  if (typeof app !== 'object' || app === null) return false;
-  const o = app as Record<string, unknown>;
-  for (const name of MEMBERS) if (typeof o[name] !== 'function') return false;
-  return true;
+  return hasMethods(app, MEMBERS);
 }
 
 // One init() per application, shared by start-up (prepareApp) and the first request.
@@ -32,19 +30,10 @@ const INIT = new WeakMap<object, Promise<unknown>>();
 
 /** Resolves with the platform instance once the application is initialised; rejects with a coded error. */
 export function nestInstance(app: NestLike): Promise<unknown> {
-  let ready = INIT.get(app);
-  if (ready === undefined) {
-    ready = Promise.resolve()
-      .then(() => app.init())
-      .then(() => app.getHttpAdapter().getInstance(), (cause: unknown) => {
-        const err = new Error(`postern: the NestJS application failed to initialise: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-        (err as Error & { code: string }).code = NEST_INIT_ERROR;
-        throw err;
-      });
-    ready.catch(() => undefined);
-    INIT.set(app, ready);
-  }
-  return ready;
+  return prepareOnce(INIT, app, async () => {
+    await app.init();
+    return app.getHttpAdapter().getInstance();
+  }, NEST_INIT_ERROR, 'the NestJS application failed to initialise');
 }
 
 /**
@@ -52,20 +41,5 @@ export function nestInstance(app: NestLike): Promise<unknown> {
  * platform instance through `mountInstance` (Express app or Fastify instance, as recognised).
  */
 export function fromNest(app: NestLike, mountInstance: (instance: unknown) => NativeApp): NativeApp {
-  let serve: NativeApp | undefined;
-  let failed = false;
-  let failure: unknown;
-  let ready: Promise<void> | undefined;
-  return (environ, startResponse) => {
-    if (serve !== undefined) return serve(environ, startResponse);
-    if (failed) throw failure;
-    ready ??= nestInstance(app).then((instance) => {
-      serve = mountInstance(instance);
-    }, (err: unknown) => {
-      failed = true;
-      failure = err;
-      throw err;
-    });
-    return ready.then(() => (serve as NativeApp)(environ, startResponse));
-  };
+  return whenReady(async () => mountInstance(await nestInstance(app)));
 }

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NativeApp } from '../types.ts';
 import { fromNodeHandler, type NodeAdapterOptions } from './node.ts';
+import { hasMethods, prepareOnce, whenReady } from './prepared.ts';
 
 /** Next's request handler: `(req, res, parsedUrl?)`. */
 type NextRequestHandler = (req: IncomingMessage, res: ServerResponse, parsedUrl?: unknown) => unknown;
@@ -24,10 +25,7 @@ const MEMBERS = ['prepare', 'getRequestHandler', 'getUpgradeHandler', 'close'] a
 
 /** A Next.js server: prepare(), getRequestHandler(), getUpgradeHandler() and close(). */
 export function isNextServer(app: unknown): boolean {
-  if (typeof app !== 'object' || app === null) return false;
-  const o = app as Record<string, unknown>;
-  for (const name of MEMBERS) if (typeof o[name] !== 'function') return false;
-  return true;
+  return hasMethods(app, MEMBERS);
 }
 
 // One prepare() per server, shared by start-up (prepareApp) and the first request. Export the
@@ -37,19 +35,10 @@ const PREPARED = new WeakMap<object, Promise<NextRequestHandler>>();
 
 /** Resolves with the request handler once the server is prepared; rejects with a coded error. */
 export function nextHandler(app: NextServerLike): Promise<NextRequestHandler> {
-  let ready = PREPARED.get(app);
-  if (ready === undefined) {
-    ready = Promise.resolve()
-      .then(() => app.prepare())
-      .then(() => app.getRequestHandler(), (cause: unknown) => {
-        const err = new Error(`postern: the Next.js server failed to prepare: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-        (err as Error & { code: string }).code = NEXT_PREPARE_ERROR;
-        throw err;
-      });
-    ready.catch(() => undefined);
-    PREPARED.set(app, ready);
-  }
-  return ready;
+  return prepareOnce(PREPARED, app, async () => {
+    await app.prepare();
+    return app.getRequestHandler();
+  }, NEXT_PREPARE_ERROR, 'the Next.js server failed to prepare');
 }
 
 /**
@@ -58,22 +47,10 @@ export function nextHandler(app: NextServerLike): Promise<NextRequestHandler> {
  * (or give next.config `basePath` the mount prefix).
  */
 export function fromNext(app: NextServerLike, options: NodeAdapterOptions = {}): NativeApp {
-  let serve: NativeApp | undefined;
-  let failed = false;
-  let failure: unknown;
-  let ready: Promise<void> | undefined;
-  return (environ, startResponse) => {
-    if (serve !== undefined) return serve(environ, startResponse);
-    if (failed) throw failure;
-    ready ??= nextHandler(app).then((handler) => {
-      // Two arguments only: Next takes a third for a parsed URL, where the Node adapter passes
-      // Express's `next`.
-      serve = fromNodeHandler((req, res) => handler(req, res), options);
-    }, (err: unknown) => {
-      failed = true;
-      failure = err;
-      throw err;
-    });
-    return ready.then(() => (serve as NativeApp)(environ, startResponse));
-  };
+  // Two arguments only: Next takes a third for a parsed URL, where the Node adapter passes
+  // Express's `next`.
+  return whenReady(async () => {
+    const handler = await nextHandler(app);
+    return fromNodeHandler((req, res) => handler(req, res), options);
+  });
 }
