@@ -5,7 +5,9 @@
 import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
 import { freePort } from './front/ports.ts';
+import { startNginx, type FrontServer, type NginxMode } from './front/nginx.ts';
 import { cleanEnv, retry, start, type Running } from '../integration/ship-helpers.ts';
 
 export interface Answer {
@@ -17,6 +19,35 @@ export interface Answer {
 }
 
 export type Ask = readonly [path: string, init: (base: string) => RequestInit | undefined];
+
+/**
+ * Asks the app's own server (`own`) and postern (`ours`) each request in turn and hands both answers
+ * to `check`, which by default wants them equal.
+ */
+export async function sameAnswers(
+  own: string, ours: string, requests: readonly Ask[], isStatic: (path: string) => boolean,
+  check: (answer: Answer, theirs: Answer, path: string, what: string) => void = (answer, theirs, _path, what) => assert.deepEqual(answer, theirs, what),
+): Promise<void> {
+  for (const [path, init] of requests) {
+    const theirs = await ask(own, path, init(own), isStatic(path));
+    const answer = await ask(ours, path, init(ours), isStatic(path));
+    check(answer, theirs, path, `${init(ours)?.method ?? 'GET'} ${path}`);
+  }
+}
+
+/**
+ * nginx with the two sites the framework suites serve postern through, each on a fresh backend
+ * port: the stock FastCGI site (the standalone entry, through the listen() takeover) and
+ * frameworks/static.conf with nginx serving `staticRoot` itself (the handler export).
+ */
+export async function startTwoSites(staticRoot: string): Promise<{ nginx: FrontServer<NginxMode>; backends: readonly [number, number] }> {
+  const backends = [await freePort(), await freePort()] as const;
+  const nginx = await startNginx([
+    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
+    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: staticRoot } },
+  ]);
+  return { nginx, backends };
+}
 
 export async function ask(base: string, path: string, init: RequestInit | undefined, isStatic: boolean): Promise<Answer> {
   const r = await fetch(`${base}${path}`, { redirect: 'manual', ...init });

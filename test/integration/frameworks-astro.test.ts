@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
+import type { FrontServer, NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, costLine } from '../helpers/framework-build.ts';
-import { ask, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ask, sameAnswers, startTwoSites, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
 const clis: Cli[] = [];
@@ -35,12 +35,10 @@ before(async () => {
   asset = `/_astro/${css}`;
   own = await startOwnServer(join(standalone.out, 'server', 'entry.mjs'), dir, /listening on/i);
 
-  const backends = [await freePort(), await freePort()];
   statics = readableCopy(join(middleware.out, 'client'));
-  nginx = await startNginx([
-    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
-  ]);
+  const two = await startTwoSites(statics.path);
+  nginx = two.nginx;
+  const backends = two.backends;
   // (a) The standalone entry, as `node dist/server/entry.mjs` would run: its listen() is taken over.
   clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(standalone.out, 'server', 'entry.mjs')}`], {
     env: { HOST: '127.0.0.1', PORT: String(await freePort()) },
@@ -78,14 +76,12 @@ for (const [i, name] of ['the standalone entry through the listen() takeover', "
       [asset, () => undefined],
       ['/nowhere', () => undefined],
     ];
-    for (const [path, init] of requests) {
-      const theirs = await ask(own.base, path, init(own.base), isStatic(path));
-      const answer = await ask(ours, path, init(ours), isStatic(path));
+    await sameAnswers(own.base, ours, requests, isStatic, (answer, theirs, path, what) => {
       // In middleware mode a path no route matches goes to the host's next(): postern's plain 404,
       // where the standalone server renders Astro's 404 page.
       if (i === 1 && path === '/nowhere') assert.equal(answer.status, theirs.status, path);
-      else assert.deepEqual(answer, theirs, `${init(ours)?.method ?? 'GET'} ${path}`);
-    }
+      else assert.deepEqual(answer, theirs, what);
+    });
     // And the answers are the app's, not two equal errors.
     const page = await ask(ours, '/?q=1', undefined, false);
     assert.equal(page.status, 200);

@@ -10,11 +10,11 @@ import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
+import type { FrontServer, NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, costLine } from '../helpers/framework-build.ts';
-import { ask, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ask, sameAnswers, startTwoSites, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
 const clis: Cli[] = [];
@@ -46,12 +46,10 @@ before(async () => {
   entry = join(server.out, 'server', 'index.mjs');
   own = await startOwnServer(entry, dir, /Listening on/);
 
-  const backends = [await freePort(), await freePort()];
   statics = readableCopy(join(listener.out, 'public'));
-  nginx = await startNginx([
-    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
-  ]);
+  const two = await startTwoSites(statics.path);
+  nginx = two.nginx;
+  const backends = two.backends;
   // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
   // over. Its default export is an empty object, which postern passes over for the server.
   clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${entry}`], {
@@ -90,12 +88,8 @@ for (const [i, name] of ['the node-server entry through the listen() takeover', 
     // The node-listener build is compared with the node-server build's own server: the same app,
     // but a separate Vite run, so only the hashed client chunk names in its pages may differ.
     const chunks = (a: Awaited<ReturnType<typeof ask>>): typeof a => (i === 1 ? { ...a, body: a.body.replace(/\/_nuxt\/[\w-]+\.js/g, '/_nuxt/CHUNK.js') } : a);
-    for (const [path, init] of requests) {
-      if (i === 1 && path === asset) continue;
-      const theirs = chunks(await ask(own.base, path, init(own.base), isStatic(path)));
-      const answer = chunks(await ask(ours, path, init(ours), isStatic(path)));
-      assert.deepEqual(answer, theirs, `${init(ours)?.method ?? 'GET'} ${path}`);
-    }
+    await sameAnswers(own.base, ours, requests.filter(([path]) => i === 0 || path !== asset), isStatic,
+      (answer, theirs, _path, what) => assert.deepEqual(chunks(answer), chunks(theirs), what));
     if (i === 1) {
       // Its own chunk, as nginx serves it from the build's public directory.
       const chunk = await ask(ours, listenerAsset, undefined, true);

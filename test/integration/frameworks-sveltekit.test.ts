@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/nginx.ts';
+import type { FrontServer, NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, costLine } from '../helpers/framework-build.ts';
-import { ask, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ask, sameAnswers, startTwoSites, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
 const clis: Cli[] = [];
@@ -34,12 +34,10 @@ before(async () => {
   own = await startOwnServer(join(built.out, 'index.js'), dir, /Listening on/, (base) => ({ ORIGIN: base }));
 
   // postern's ports first: nginx needs them, and ORIGIN needs nginx's.
-  const backends = [await freePort(), await freePort()];
   statics = readableCopy(join(built.out, 'client'));
-  nginx = await startNginx([
-    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
-  ]);
+  const two = await startTwoSites(statics.path);
+  nginx = two.nginx;
+  const backends = two.backends;
   const takeover = nginx.sites[0];
   assert.ok(takeover !== undefined);
   // (a) The standalone entry, as `node build/index.js` would run: its listen() is taken over.
@@ -81,11 +79,7 @@ for (const [i, name] of ['build/index.js through the listen() takeover', "build/
       [asset, () => undefined],
       ['/nowhere', () => undefined],
     ];
-    for (const [path, init] of requests) {
-      const theirs = await ask(own.base, path, init(own.base), isStatic(path));
-      const answer = await ask(ours, path, init(ours), isStatic(path));
-      assert.deepEqual(answer, theirs, `${init(ours)?.method ?? 'GET'} ${path}`);
-    }
+    await sameAnswers(own.base, ours, requests, isStatic);
     // And the answers are the app's, not two equal errors.
     const page = await ask(ours, '/?q=1', undefined, false);
     assert.equal(page.status, 200);
