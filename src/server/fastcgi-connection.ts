@@ -27,6 +27,7 @@ import { asProtocolError, cannedAnswer, declaredLength, requestFinished, ROLE_NA
 import { dispatchWithStatus } from '../status/endpoint.ts';
 import { fastcgiOverloaded } from './admission.ts';
 import { checkParams } from './params-check.ts';
+import { listenToSocket, type SocketEvents } from './socket-events.ts';
 import { IdSlots } from '../../protocols/common/id-slots.ts';
 
 /** Unread body bytes one multiplexed request may hold before the shared socket is paused. */
@@ -66,11 +67,9 @@ function closeIfIdle(conn: FastCgiConnection): void {
 }
 
 /** The connection a socket serves, for the listeners every connection shares (see "socket events"). */
-const CONNECTION = Symbol('postern.fastcgiConnection');
-type ServedSocket = Socket & { [CONNECTION]?: FastCgiConnection };
 
 /** Serves one accepted socket as a FastCGI connection until it closes. */
-export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
+export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, InputOwner {
   readonly #socket: Socket;
   readonly #ctx: ServeContext;
   readonly #decoder: FastCgiDecoder;
@@ -125,42 +124,18 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     // Nagle holds the last small record of a response until the peer's delayed ACK: flup with
     // keep_conn served 114 req/s, 9,200 with TCP_NODELAY (PROTOCOLS.md "Measured pitfalls").
     socket.setNoDelay(true);
-    (socket as ServedSocket)[CONNECTION] = this;
-    socket.on('data', FastCgiConnection.#socketData);
-    socket.on('end', FastCgiConnection.#socketEnd);
-    socket.on('error', FastCgiConnection.#socketError);
-    socket.on('close', FastCgiConnection.#socketClose);
-    socket.on('drain', FastCgiConnection.#socketDrain);
+    listenToSocket(socket, this);
     ctx.metrics.connectionOpened('fastcgi');
-    if (adopted !== undefined && adopted.length > 0) this.#onData(adopted);
+    if (adopted !== undefined && adopted.length > 0) this.socketData(adopted);
   }
 
   get inFlight(): number {
     return this.#requests.size;
   }
 
-  // ---- socket events ---------------------------------------------------------------------------
-  // One set of listeners for every connection: `this` is the socket, which points back at its
-  // connection. Five arrow-function fields were five closures and a context per connection:
-  // ~310 B a connection (20,000 net.Sockets after gc, Node 20 and 24); the back-reference, 8 B.
+  // ---- socket events (src/server/socket-events.ts) -------------------------------------------
 
-  static readonly #socketData = function (this: ServedSocket, chunk: Buffer): void {
-    this[CONNECTION]!.#onData(chunk);
-  };
-  static readonly #socketEnd = function (this: ServedSocket): void {
-    this[CONNECTION]!.#onEnd();
-  };
-  static readonly #socketError = function (this: ServedSocket, err: Error): void {
-    this[CONNECTION]!.#onError(err);
-  };
-  static readonly #socketClose = function (this: ServedSocket): void {
-    this[CONNECTION]!.#onClose();
-  };
-  static readonly #socketDrain = function (this: ServedSocket): void {
-    this[CONNECTION]!.#onDrain();
-  };
-
-  #onData(chunk: Buffer): void {
+  socketData(chunk: Buffer): void {
     if (this.#ended) return;
     this.#lastDataAt = this.#ctx.clientClock;
     if (this.#phase === IDLE) this.#setPhase(HEAD);
@@ -171,7 +146,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     }
   }
 
-  #onEnd(): void {
+  socketEnd(): void {
     try {
       this.#decoder.end();
     } catch (err) {
@@ -182,7 +157,7 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     else this.#closing = true;
   }
 
-  #onError(err: Error): void {
+  socketError(err: Error): void {
     const log = this.#ctx.log;
     if (isDisconnect(err)) {
       if (log.debugEnabled) log.debug('fastcgi peer disconnected', { code: (err as NodeJS.ErrnoException).code, peer: peerOf(this.#socket) });
@@ -191,19 +166,19 @@ export class FastCgiConnection implements DecoderSink, Tracked, InputOwner {
     }
   }
 
-  #onClose(): void {
+  socketClose(): void {
     this.#closed = true;
     this.#ended = true;
     if (this.#requests.size > 0) {
       const reason = serverError(SERVER_ERRORS.CONNECTION_CLOSED, 'the FastCGI connection closed before the request finished');
       for (const ex of this.#requests.values()) ex.abort(reason, false);
     }
-    this.#onDrain();
+    this.socketDrain();
     this.#ctx.metrics.connectionClosed('fastcgi');
     this.#ctx.release(this);
   }
 
-  #onDrain(): void {
+  socketDrain(): void {
     this.#writeStuckSince = 0;
     const waiters = this.#drainWaiters;
     if (waiters === null) return;

@@ -17,6 +17,7 @@ import { asBuildBase, environBase, protocolErrorMeta } from './fastcgi-connectio
 import type { RequestInput, InputOwner } from './request-input.ts';
 import { RequestSource } from './request-source.ts';
 import { checkParams } from './params-check.ts';
+import { listenToSocket, type SocketEvents } from './socket-events.ts';
 import { RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import { asProtocolError, cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
 import { dispatchWithStatus } from '../status/endpoint.ts';
@@ -39,11 +40,9 @@ function flushHeld(conn: StreamConnection): void {
 }
 
 /** The connection a socket serves, for the listeners every connection shares (see "socket events"). */
-const CONNECTION = Symbol('postern.streamConnection');
-type ServedSocket = Socket & { [CONNECTION]?: StreamConnection };
 
 /** Serves one accepted socket as an SCGI or uwsgi connection: one request, then close. */
-export class StreamConnection implements DecoderSink, Responder, Tracked, InputOwner, AbortNotifier {
+export class StreamConnection implements SocketEvents, DecoderSink, Responder, Tracked, InputOwner, AbortNotifier {
   readonly #socket: Socket;
   readonly #ctx: ServeContext;
   readonly #protocol: StreamProtocol;
@@ -93,12 +92,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     this.#decoder = protocol === 'scgi' ? new ScgiDecoder(this, ctx.limits) : new UwsgiDecoder(this, ctx.limits);
     this.#phaseSince = this.#lastDataAt = ctx.clientClock;
     socket.setNoDelay(true);
-    (socket as ServedSocket)[CONNECTION] = this;
-    socket.on('data', StreamConnection.#socketData);
-    socket.on('end', StreamConnection.#socketEnd);
-    socket.on('error', StreamConnection.#socketError);
-    socket.on('close', StreamConnection.#socketClose);
-    socket.on('drain', StreamConnection.#socketDrain);
+    listenToSocket(socket, this);
     ctx.metrics.connectionOpened(protocol);
   }
 
@@ -106,27 +100,9 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     return this.#started && !this.#done ? 1 : 0;
   }
 
-  // ---- socket events ---------------------------------------------------------------------------
-  // One set of listeners for every connection, as in FastCgiConnection: `this` is the socket, which
-  // points back at its connection, instead of five arrow-function fields (five closures a connection).
+  // ---- socket events (src/server/socket-events.ts) -------------------------------------------
 
-  static readonly #socketData = function (this: ServedSocket, chunk: Buffer): void {
-    this[CONNECTION]!.#onData(chunk);
-  };
-  static readonly #socketEnd = function (this: ServedSocket): void {
-    this[CONNECTION]!.#onEnd();
-  };
-  static readonly #socketError = function (this: ServedSocket, err: Error): void {
-    this[CONNECTION]!.#onError(err);
-  };
-  static readonly #socketClose = function (this: ServedSocket): void {
-    this[CONNECTION]!.#onClose();
-  };
-  static readonly #socketDrain = function (this: ServedSocket): void {
-    this[CONNECTION]!.#onDrain();
-  };
-
-  #onData(chunk: Buffer): void {
+  socketData(chunk: Buffer): void {
     if (this.#ended) return;
     this.#lastDataAt = this.#ctx.clientClock;
     try {
@@ -136,7 +112,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     }
   }
 
-  #onEnd(): void {
+  socketEnd(): void {
     try {
       this.#decoder.end();
     } catch (err) {
@@ -147,7 +123,7 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     if (!this.#started || this.#done) this.#endSocket();
   }
 
-  #onError(err: Error): void {
+  socketError(err: Error): void {
     const log = this.#ctx.log;
     const code = (err as NodeJS.ErrnoException).code;
     if (isDisconnect(err)) {
@@ -157,18 +133,18 @@ export class StreamConnection implements DecoderSink, Responder, Tracked, InputO
     }
   }
 
-  #onClose(): void {
+  socketClose(): void {
     this.#closed = true;
     this.#ended = true;
     if (this.#started && !this.#done) {
       this.#abortRequest(serverError(SERVER_ERRORS.CONNECTION_CLOSED, `the ${this.#protocol} connection closed before the response was complete`));
     }
-    this.#onDrain();
+    this.socketDrain();
     this.#ctx.metrics.connectionClosed(this.#protocol);
     this.#ctx.release(this);
   }
 
-  #onDrain(): void {
+  socketDrain(): void {
     this.#writeStuckSince = 0;
     const waiters = this.#drainWaiters;
     if (waiters === null) return;
