@@ -4,7 +4,7 @@
 // fastcgi_keep_conn, once per bridge: `direct` and `replay` for the (req, res) frameworks, `lazy`
 // and `eager` (Request) for Hono. One process per row, so each backend's CPU per request is its own.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/front/root.ts';
 import { fcgi, proxy, type Backend, type Target } from './stand.ts';
@@ -39,12 +39,24 @@ export function frameworkBackends(node: string, frameworks: readonly Framework[]
   // With a directory, every process of the bench (own servers and posterns) writes a V8 CPU profile
   // there when it exits (bench/flame.ts reads them).
   const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
+  // BENCH_BACKEND_FLAGS: more node flags for every backend (say `--trace-gc-nvp`); each backend's
+  // output then goes to BENCH_BACKEND_LOG_DIR/<name>.log (default: discarded).
+  const extra = (process.env['BENCH_BACKEND_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  prof.push(...extra);
+  // BENCH_POSTERN_FLAGS: node flags for the postern backends only.
+  const posternFlags = (process.env['BENCH_POSTERN_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const logDir = process.env['BENCH_BACKEND_LOG_DIR'];
+  const stdio = (name: string): 'ignore' | ['ignore', number, number] => {
+    if (logDir === undefined) return 'ignore';
+    const fd = openSync(join(logDir, `${name.replace('/', '-')}.log`), 'w');
+    return ['ignore', fd, fd];
+  };
   const out: Backend[] = [];
   for (const fw of frameworks) {
     out.push({
       name: ownName(fw), ports: {}, probe: ['http'], available: () => true,
       start: function () {
-        return spawn(node, [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], { stdio: 'ignore', cwd: root });
+        return spawn(node, [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], { stdio: stdio(ownName(fw)), cwd: root });
       },
     });
     for (const b of bridgesOf(fw, bridges)) {
@@ -52,9 +64,9 @@ export function frameworkBackends(node: string, frameworks: readonly Framework[]
         name: bridgeName(fw, b), ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'dist/src/cli.js')),
         start: function () {
           // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
-          return spawn(node, [...prof, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
+          return spawn(node, [...prof, ...posternFlags, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
             ...(b === 'replay' ? ['--node-bridge', 'replay'] : []),
-            '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { stdio: 'ignore', cwd: root, detached: true });
+            '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { stdio: stdio(bridgeName(fw, b)), cwd: root, detached: true });
         },
       });
     }

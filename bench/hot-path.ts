@@ -7,7 +7,7 @@
 // With --protocol fastcgi-close, scgi or uwsgi every request comes on a new connection (nginx
 // without keep_conn), so the per-connection cost is in the figure too.
 // Run: node --import tsx bench/hot-path.ts [--app hello|hello-async|object|bytes-1m|hono|hono-eager|fetch|fetch-eager|response-cost
-//        |node|node-replay|express|express-replay] [--conns 32]
+//        |node|node-replay|express|express-replay|koa|fastify] [--conns 32]
 //        [--protocol fastcgi|fastcgi-close|scgi|uwsgi] [--requests 200000] [--rounds 5] [--warmup 20000] [--json out.json]
 //        [--access-log combined|json|TEMPLATE] (the batched access log on, into a temp file)
 //        [--layouts 1|3] (3: three clients' header orders in turn, so by-position name caches miss)
@@ -38,6 +38,8 @@ import { fromFetchHandler } from '../src/app/adapters/fetch.ts';
 import { native } from '../src/app/adapters/marker.ts';
 import type { Environ, StartResponse } from '../src/app/types.ts';
 import { nginxGetParams } from './hot-path-params.ts';
+import { app as koaApp } from './peers/frameworks/koa.ts';
+import { app as fastifyApp } from './peers/frameworks/fastify.ts';
 import { StandInSocket } from './stand-in-socket.ts';
 
 const args = process.argv.slice(2);
@@ -66,6 +68,8 @@ const PATHS: Record<string, string> = {
   hono: '/hono/hello', 'hono-eager': '/hono-eager/hello', fetch: '/fetch/hello', 'fetch-eager': '/fetch-eager/hello', 'response-cost': '/response-cost',
   // The Node bridges: a plain (req, res) hello and Express, through the direct bridge and the replay.
   node: '/node/hello', 'node-replay': '/node-replay/hello', express: '/express/hello', 'express-replay': '/express-replay/hello',
+  // The frameworks bench's own hello apps (bench/peers/frameworks/), as `npm run bench --scenario frameworks` mounts them.
+  koa: '/koa/', fastify: '/fastify/',
 };
 const path = PATHS[APP];
 if (path === undefined) throw new Error(`--app is one of ${Object.keys(PATHS).join(', ')}`);
@@ -137,6 +141,8 @@ async function round(requests: number): Promise<{ wallUs: number; cpuUs: number;
   tree.mount(native(fromNodeHandler(nodeHello, { bridge: 'replay' })), '/node-replay');
   tree.mount(native(toNativeApp(expressApp)), '/express');
   tree.mount(native(toNativeApp(expressApp, 'auto', { bridge: 'replay' })), '/express-replay');
+  tree.mount(koaApp, '/koa');
+  tree.mount(fastifyApp, '/fastify');
   const logFile = join(tmpdir(), `postern-hot-path-${String(process.pid)}.log`);
   const accessLog = ACCESS_LOG === '' ? undefined : createAccessLog({ format: ACCESS_LOG, file: logFile });
   const ctx = new ServeContext({ tree, headerTimeoutMs: 0, bodyIdleTimeoutMs: 0, keepAliveTimeoutMs: 0, ...(accessLog === undefined ? {} : { accessLog }) });

@@ -31,6 +31,7 @@ import type { ManagedAccessLog } from './log/access-log.ts';
 import type { StatusRoutes } from './status/endpoint.ts';
 import { SwappableTree } from './config/swappable-tree.ts';
 import { isWorkerProcess, runSupervised, runWorker } from './supervisor/index.ts';
+import { applyV8Tuning } from './v8-tuning.ts';
 import type { Supervisor, SupervisorSettings } from './supervisor/index.ts';
 import { dropPrivileges, lookupGroup, lookupUser, PRIVILEGE_ERRORS, PrivilegeError, rootCheck } from './server/privileges.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS, formatHealth, healthTarget, HEALTH_ERRORS, probeHealth } from './health.ts';
@@ -540,6 +541,7 @@ async function serveAsWorker(io: CliIo): Promise<number> {
     log.configure(config);
     const accessLog = log.openAccessLog(config);
     ctx.onReopenLogs(() => { log.reopen(); });
+    applyV8Tuning(config);
     const tree = ctx.track(await loadTree(config, log));
     loaded = { tree, config };
     const metrics = new Metrics({ worker: ctx.workerId });
@@ -616,6 +618,7 @@ async function serve(program: Command, io: CliIo): Promise<number> {
     return serveSupervised(program, io, config, log, spawned);
   }
   let loaded: Tree;
+  applyV8Tuning(config);
   try {
     loaded = await loadTree(config, log);
   } catch (err) {

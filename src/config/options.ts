@@ -62,6 +62,7 @@ export interface OptionValues {
   debug: boolean;
   trustForwardedProto: boolean;
   nodeBridge: NodeBridge;
+  v8Pretenuring: boolean;
   config: string | undefined;
   workers: number;
   workersOnDemand: boolean;
@@ -235,6 +236,14 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
     help: 'How Node (req, res) apps (Express, Koa, Fastify) get their requests: `direct` builds node:http\'s own request and response objects '
       + 'from the gateway params; `replay` writes each request out as HTTP/1.1 into a private http.Server (slower; for an app the direct bridge mishandles).',
     env: 'POSTERN_NODE_BRIDGE', flag: '--node-bridge', valueName: 'BRIDGE',
+  },
+  v8Pretenuring: {
+    name: 'v8Pretenuring', group: 'apps', type: 'boolean', default: false,
+    help: 'V8\'s allocation-site pretenuring in the processes that run the apps (set before the apps are imported). Off by default: '
+      + 'V8 then allocates some literal sites (node:events listener arrays, stream states) straight in the old generation for good, '
+      + 'and each request\'s Node objects (req, res, their listeners) are promoted and die there; off, a Koa or Fastify hello costs '
+      + 'about half the CPU in process (BENCHMARKS.md, "Allocation-site pretenuring"). true keeps V8\'s default.',
+    env: 'POSTERN_V8_PRETENURING', flag: '--v8-pretenuring',
   },
   config: {
     name: 'config', group: 'process', type: 'string', format: 'path', default: undefined, defaultText: 'none',

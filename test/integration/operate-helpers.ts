@@ -95,8 +95,9 @@ export interface Cli {
   kill(): Promise<void>;
 }
 
-export function startCli(s: Scratch, args: readonly string[], options: { logFile?: string } = {}): Cli {
-  const child = spawn(process.execPath, [...nodeArgs(s), ...args], { cwd: s.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `nodeFlags`: node's own flags, before the script (workers inherit them through execArgv). */
+export function startCli(s: Scratch, args: readonly string[], options: { logFile?: string; nodeFlags?: readonly string[] } = {}): Cli {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...nodeArgs(s), ...args], { cwd: s.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });

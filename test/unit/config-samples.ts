@@ -30,6 +30,7 @@ export const SAMPLES: { readonly [N in OptionName]: Sample } = {
   debug: { text: 'true', file: true, expect: same(true) },
   trustForwardedProto: { text: 'true', file: true, expect: same(true) },
   nodeBridge: { text: 'replay', file: 'replay', expect: same('replay') },
+  v8Pretenuring: { text: 'true', file: true, expect: same(true) },
   // `config` names the file itself; its own tests cover it.
   config: { text: '', file: undefined, expect: same(undefined) },
   workers: { text: '3', file: 3, expect: same(3) },
