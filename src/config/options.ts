@@ -239,10 +239,9 @@ export const OPTIONS: { readonly [N in OptionName]: OptionSpec<N> } = {
   },
   v8Pretenuring: {
     name: 'v8Pretenuring', group: 'apps', type: 'boolean', default: false,
-    help: 'V8\'s allocation-site pretenuring in the processes that run the apps (set before the apps are imported). Off by default: '
-      + 'V8 then allocates some literal sites (node:events listener arrays, stream states) straight in the old generation for good, '
-      + 'and each request\'s Node objects (req, res, their listeners) are promoted and die there; off, a Koa or Fastify hello costs '
-      + 'about half the CPU in process (BENCHMARKS.md, "Allocation-site pretenuring"). true keeps V8\'s default.',
+    help: 'V8\'s allocation-site pretenuring in the processes that run the apps (set before they are imported; true is V8\'s default). '
+      + 'Off, each request\'s node:http objects die young instead of being promoted through tenured node:events and stream sites: '
+      + 'on Node 20 a Koa or Fastify hello costs half the CPU in process (BENCHMARKS.md, "Allocation-site pretenuring").',
     env: 'POSTERN_V8_PRETENURING', flag: '--v8-pretenuring',
   },
   config: {
