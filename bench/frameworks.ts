@@ -3,8 +3,8 @@
 // `proxy_pass` (keep-alive upstream) and mounted in postern (1 worker) behind `fastcgi_pass` with
 // fastcgi_keep_conn, once per bridge: `direct` and `replay` for the (req, res) frameworks, `lazy`
 // and `eager` (Request) for Hono. One process per row, so each backend's CPU per request is its own.
-import { spawn } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/front/root.ts';
 import { fcgi, proxy, type Backend, type Target } from './stand.ts';
@@ -46,17 +46,21 @@ export function frameworkBackends(node: string, frameworks: readonly Framework[]
   // BENCH_POSTERN_FLAGS: node flags for the postern backends only.
   const posternFlags = (process.env['BENCH_POSTERN_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
   const logDir = process.env['BENCH_BACKEND_LOG_DIR'];
-  const stdio = (name: string): 'ignore' | ['ignore', number, number] => {
-    if (logDir === undefined) return 'ignore';
+  const start = (name: string, args: readonly string[], options: { detached?: boolean }): ChildProcess => {
+    if (logDir === undefined) return spawn(node, args, { ...options, stdio: 'ignore', cwd: root });
     const fd = openSync(join(logDir, `${name.replace('/', '-')}.log`), 'w');
-    return ['ignore', fd, fd];
+    try {
+      return spawn(node, args, { ...options, stdio: ['ignore', fd, fd], cwd: root });
+    } finally {
+      closeSync(fd);
+    }
   };
   const out: Backend[] = [];
   for (const fw of frameworks) {
     out.push({
       name: ownName(fw), ports: {}, probe: ['http'], available: () => true,
       start: function () {
-        return spawn(node, [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], { stdio: stdio(ownName(fw)), cwd: root });
+        return start(ownName(fw), [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], {});
       },
     });
     for (const b of bridgesOf(fw, bridges)) {
@@ -64,9 +68,9 @@ export function frameworkBackends(node: string, frameworks: readonly Framework[]
         name: bridgeName(fw, b), ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'dist/src/cli.js')),
         start: function () {
           // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
-          return spawn(node, [...prof, ...posternFlags, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
+          return start(bridgeName(fw, b), [...prof, ...posternFlags, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
             ...(b === 'replay' ? ['--node-bridge', 'replay'] : []),
-            '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { stdio: stdio(bridgeName(fw, b)), cwd: root, detached: true });
+            '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { detached: true });
         },
       });
     }
