@@ -356,7 +356,10 @@ function serverOptions(config: PosternConfig, tree: Tree, log: EventLog, operati
   };
 }
 
+/** Imports the configured apps (every process that runs apps comes here: single, worker, reload, CGI). */
 async function loadTree(config: PosternConfig, log: EventLog, fresh?: string): Promise<Tree> {
+  // Before any app code runs (src/v8-tuning.ts); on a single-process reload, the new setting.
+  applyV8Tuning(config);
   const onError = (err: unknown, environ: Environ): void => {
     log.error('app error', {
       method: environ.REQUEST_METHOD,
@@ -541,7 +544,6 @@ async function serveAsWorker(io: CliIo): Promise<number> {
     log.configure(config);
     const accessLog = log.openAccessLog(config);
     ctx.onReopenLogs(() => { log.reopen(); });
-    applyV8Tuning(config);
     const tree = ctx.track(await loadTree(config, log));
     loaded = { tree, config };
     const metrics = new Metrics({ worker: ctx.workerId });
@@ -618,7 +620,6 @@ async function serve(program: Command, io: CliIo): Promise<number> {
     return serveSupervised(program, io, config, log, spawned);
   }
   let loaded: Tree;
-  applyV8Tuning(config);
   try {
     loaded = await loadTree(config, log);
   } catch (err) {

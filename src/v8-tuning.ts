@@ -1,5 +1,6 @@
 // The V8 settings postern applies to a process that runs apps, from the process's side: set once
-// the configuration is read and before the apps are imported (single process, each worker).
+// the configuration is read and before the apps are imported (cli.ts loadTree: the single process
+// and each reload of it, each worker, a CGI run).
 //
 // Allocation-site pretenuring (v8Pretenuring, off by default). V8 counts, per object or array
 // literal site, how many of the objects it made survive a young-generation GC; once nearly all do

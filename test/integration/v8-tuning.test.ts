@@ -1,6 +1,7 @@
 // v8Pretenuring (src/v8-tuning.ts), from the operator's side: the real `postern` command, single
-// process and with workers, serves an app whose import keeps 300,000 object-literal objects alive
-// across several young-generation GCs. node runs with --trace-pretenuring-statistics, which makes
+// process and with workers, serves an app whose import keeps 1,000,000 object-literal objects
+// alive (about 40 MB, more than a young generation holds, so several young-generation GCs run
+// while it is imported). node runs with --trace-pretenuring-statistics, which makes
 // V8 print a `pretenuring:` line whenever it digests allocation-site feedback, something it does
 // only while pretenuring is on. So after the app's own marker line, that process prints none by
 // default and some with --v8-pretenuring: the flag postern sets at run time really takes, on the
@@ -23,7 +24,7 @@ writeFileSync(keeps, `
 process.stderr.write('keeps: importing in ' + process.pid + '\\n');
 const kept = [];
 function make(i) { return { i, next: null, tag: 'x' }; }
-for (let i = 0; i < 300000; i++) kept.push(make(i));
+for (let i = 0; i < 1000000; i++) kept.push(make(i));
 const app = (environ, start) => {
   const body = 'kept ' + kept.length;
   start('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]]);
@@ -54,7 +55,7 @@ async function run(args: readonly string[], processes: number): Promise<Map<numb
   await cli.waitFor(processes === 1 ? 'mount(s))' : 'ready (master pid');
   for (let i = 0; i < processes * 4; i++) {
     const answer = await get(port, '/');
-    assert.equal(answer.text, 'kept 300000');
+    assert.equal(answer.text, 'kept 1000000');
   }
   const counts = pretenuringLinesAfterImport(cli.output());
   assert.equal(counts.size, processes, `one import per app process in:\n${cli.output().slice(-4000)}`);
