@@ -38,13 +38,12 @@ export const bridgeName = (fw: Framework, b: Bridge): string => `${fw}/${b}`;
 export function frameworkBackends(node: string, frameworks: readonly Framework[], bridges: readonly Bridge[], cpuProfDir?: string): Backend[] {
   // With a directory, every process of the bench (own servers and posterns) writes a V8 CPU profile
   // there when it exits (bench/flame.ts reads them).
-  const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
-  // BENCH_BACKEND_FLAGS: more node flags for every backend (say `--trace-gc-nvp`); each backend's
-  // output then goes to BENCH_BACKEND_LOG_DIR/<name>.log (default: discarded).
-  const extra = (process.env['BENCH_BACKEND_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  prof.push(...extra);
-  // BENCH_POSTERN_FLAGS: node flags for the postern backends only.
-  const posternFlags = (process.env['BENCH_POSTERN_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  // BENCH_BACKEND_FLAGS: more node flags for every backend (say `--trace-gc-nvp`); BENCH_POSTERN_FLAGS:
+  // for the postern backends only. Each backend's output goes to BENCH_BACKEND_LOG_DIR/<name>.log
+  // when that is set (default: discarded).
+  const words = (name: string): string[] => (process.env[name] ?? '').split(' ').filter((f) => f !== '');
+  const prof = [...(cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]), ...words('BENCH_BACKEND_FLAGS')];
+  const posternFlags = words('BENCH_POSTERN_FLAGS');
   const logDir = process.env['BENCH_BACKEND_LOG_DIR'];
   const start = (name: string, args: readonly string[], options: { detached?: boolean }): ChildProcess => {
     if (logDir === undefined) return spawn(node, args, { ...options, stdio: 'ignore', cwd: root });

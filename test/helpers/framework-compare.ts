@@ -1,7 +1,8 @@
 // Comparing a framework app served by postern with the same build on its own server, from the
 // test's side: start the app's own server, ask both the same requests, normalise what legitimately
-// differs per run (the base URL the app prints), a config file for a handler mounted with a kind, and
-// a copy of a build's public files that nginx's workers can read.
+// differs per run (the base URL the app prints), a config file for a handler mounted with a kind, a
+// copy of a build's public files that nginx's workers can read, and postern serving a build both
+// ways (standalone entry and handler export) behind nginx.
 import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import assert from 'node:assert/strict';
 import { freePort } from './front/ports.ts';
 import { startNginx, type FrontServer, type NginxMode } from './front/nginx.ts';
 import { cleanEnv, retry, start, type Running } from '../integration/ship-helpers.ts';
+import { startCli, type Cli } from '../integration/hardening-helpers.ts';
 
 export interface Answer {
   readonly status: number;
@@ -35,18 +37,62 @@ export async function sameAnswers(
   }
 }
 
+/** postern serving a framework build two ways behind one nginx (see startTwoWays). */
+export interface TwoWays {
+  readonly nginx: FrontServer<NginxMode>;
+  /** Site 0's postern: the build's standalone entry, its listen() taken over. */
+  readonly takeover: Cli;
+  /** Site 1's postern: the handler export, mounted from a config file with kind: node. */
+  readonly handler: Cli;
+  /** Stops nginx and both posterns, and removes the config file and the static copy. */
+  stop(): Promise<void>;
+}
+
+export interface TwoWaysSpec {
+  /** The build's client files, which nginx serves itself in front of the handler (a readable copy). */
+  readonly staticDir: string;
+  /** The standalone entry, run on a free PORT with HOST=127.0.0.1 plus `env(site 0's URL)`. */
+  readonly takeover: { readonly entry: string; readonly env?: (site: string) => Record<string, string> };
+  /** The handler export (`module`'s `export`), and the environment of its postern. */
+  readonly handler: { readonly module: string; readonly export: string; readonly env?: Record<string, string> };
+}
+
 /**
- * nginx with the two sites the framework suites serve postern through, each on a fresh backend
- * port: the stock FastCGI site (the standalone entry, through the listen() takeover) and
- * frameworks/static.conf with nginx serving `staticRoot` itself (the handler export).
+ * nginx with two sites, each on a fresh backend port, and a postern for each, both listening on
+ * return: the stock FastCGI site with the standalone entry mounted at / (through the listen()
+ * takeover), and frameworks/static.conf with nginx serving the build's client files itself and the
+ * handler export mounted with kind: node. What started is stopped again if a later step fails.
  */
-export async function startTwoSites(staticRoot: string): Promise<{ nginx: FrontServer<NginxMode>; backends: readonly [number, number] }> {
-  const backends = [await freePort(), await freePort()] as const;
-  const nginx = await startNginx([
-    { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
-    { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: staticRoot } },
-  ]);
-  return { nginx, backends };
+export async function startTwoWays(spec: TwoWaysSpec): Promise<TwoWays> {
+  const started: Array<() => unknown> = [];
+  const stop = async (): Promise<void> => {
+    for (const undo of started.splice(0).reverse()) await undo();
+  };
+  try {
+    const statics = readableCopy(spec.staticDir);
+    started.push(() => { statics.remove(); });
+    const backends = [await freePort(), await freePort()] as const;
+    const nginx = await startNginx([
+      { mode: 'fastcgi', backend: `127.0.0.1:${backends[0]}` },
+      { mode: 'frameworks/static', backend: `127.0.0.1:${backends[1]}`, values: { STATIC_ROOT: statics.path } },
+    ]);
+    started.push(() => nginx.stop());
+    const site = nginx.sites[0];
+    assert.ok(site !== undefined);
+    const takeover = startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${spec.takeover.entry}`], {
+      env: { HOST: '127.0.0.1', PORT: String(await freePort()), ...spec.takeover.env?.(site.url('')) },
+    });
+    started.push(() => takeover.stop());
+    const config = mountConfig(spec.handler.module, spec.handler.export, 'node');
+    started.push(() => { config.remove(); });
+    const handler = startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`], spec.handler.env === undefined ? {} : { env: spec.handler.env });
+    started.push(() => handler.stop());
+    for (const cli of [takeover, handler]) await cli.listening(['fastcgi'], 60_000);
+    return { nginx, takeover, handler, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 export async function ask(base: string, path: string, init: RequestInit | undefined, isStatic: boolean): Promise<Answer> {
@@ -80,12 +126,19 @@ export async function startOwnServer(entry: string, cwd: string, ready: RegExp, 
   return { base, running };
 }
 
-/** A postern config file mounting `module`'s `exportName` at / with `kind` (the CLI's --mount has no kind). */
-export function mountConfig(module: string, exportName: string, kind: 'node' | 'fetch' | 'native'): { path: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'postern-framework-'));
+type MountKind = 'node' | 'fetch' | 'native';
+
+/** Writes `dir`/postern.yaml mounting `module`'s `exportName` at / with `kind` (the CLI's --mount has no kind); returns its path. */
+export function writeMountConfig(dir: string, module: string, exportName: string, kind: MountKind): string {
   const path = join(dir, 'postern.yaml');
   writeFileSync(path, `mount:\n  - { prefix: /, module: ${JSON.stringify(module)}, export: ${exportName}, kind: ${kind} }\n`);
-  return { path, remove: () => { rmSync(dir, { recursive: true, force: true }); } };
+  return path;
+}
+
+/** writeMountConfig in a directory of its own, removed by `remove()`. */
+export function mountConfig(module: string, exportName: string, kind: MountKind): { path: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-framework-'));
+  return { path: writeMountConfig(dir, module, exportName, kind), remove: () => { rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /**

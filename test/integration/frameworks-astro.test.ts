@@ -8,18 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrontServer, NginxMode } from '../helpers/front/nginx.ts';
-import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, costLine } from '../helpers/framework-build.ts';
-import { ask, sameAnswers, startTwoSites, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
-import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
+import { ask, sameAnswers, startTwoWays, formPost, startOwnServer, type Ask, type OwnServer, type TwoWays } from '../helpers/framework-compare.ts';
+import { ROOT } from './hardening-helpers.ts';
 
-const clis: Cli[] = [];
 let own: OwnServer | undefined;
-let nginx: FrontServer<NginxMode> | undefined;
-let config: ReturnType<typeof mountConfig> | undefined;
-let statics: ReturnType<typeof readableCopy> | undefined;
+let ways: TwoWays | undefined;
 let asset = '';
 
 before(async () => {
@@ -35,25 +30,17 @@ before(async () => {
   asset = `/_astro/${css}`;
   own = await startOwnServer(join(standalone.out, 'server', 'entry.mjs'), dir, /listening on/i);
 
-  statics = readableCopy(join(middleware.out, 'client'));
-  const two = await startTwoSites(statics.path);
-  nginx = two.nginx;
-  const backends = two.backends;
-  // (a) The standalone entry, as `node dist/server/entry.mjs` would run: its listen() is taken over.
-  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(standalone.out, 'server', 'entry.mjs')}`], {
-    env: { HOST: '127.0.0.1', PORT: String(await freePort()) },
-  }));
-  // (b) The middleware build's handler, mounted from a config file with kind: node.
-  config = mountConfig(join(middleware.out, 'server', 'entry.mjs'), 'handler', 'node');
-  clis.push(startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`]));
-  for (const cli of clis) await cli.listening(['fastcgi'], 60_000);
+  ways = await startTwoWays({
+    staticDir: join(middleware.out, 'client'),
+    // (a) The standalone entry, as `node dist/server/entry.mjs` would run: its listen() is taken over.
+    takeover: { entry: join(standalone.out, 'server', 'entry.mjs') },
+    // (b) The middleware build's handler, mounted from a config file with kind: node.
+    handler: { module: join(middleware.out, 'server', 'entry.mjs'), export: 'handler' },
+  });
 });
 
 after(async () => {
-  await nginx?.stop();
-  await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
-  config?.remove();
-  statics?.remove();
+  await Promise.all([ways?.stop(), own?.running.stop()]);
 });
 
 const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'astro', n: [1, 2] }) };
@@ -61,7 +48,7 @@ const isStatic = (path: string): boolean => path === '/hello.txt' || path.starts
 
 for (const [i, name] of ['the standalone entry through the listen() takeover', "the middleware build's handler mounted with kind: node"].entries()) {
   test(`Astro, ${name}: same answers behind nginx over FastCGI as on its own server`, async () => {
-    const site = nginx?.sites[i];
+    const site = ways?.nginx.sites[i];
     assert.ok(site !== undefined && own !== undefined);
     const ours = site.url('');
     const requests: readonly Ask[] = [
@@ -97,6 +84,6 @@ for (const [i, name] of ['the standalone entry through the listen() takeover', "
     assert.equal(echo.status, 201);
     assert.deepEqual(JSON.parse(echo.body), { got: { hello: 'astro', n: [1, 2] }, type: 'application/json' });
     assert.equal((await ask(ours, '/hello.txt', undefined, true)).body, 'static text from the Astro fixture\n');
-    if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
+    if (i === 0) assert.match(ways?.takeover.output() ?? '', /serving the http\.Server .* listened on/);
   });
 }

@@ -15,6 +15,7 @@ import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/n
 import { freePort } from '../helpers/front/ports.ts';
 import { buildFixture, prepareFixture } from '../helpers/framework-fixture.ts';
 import { ask, readableRoot, type Answer } from '../helpers/framework-site.ts';
+import { writeMountConfig } from '../helpers/framework-compare.ts';
 import { ROOT, sleep, startCli, type Cli } from './hardening-helpers.ts';
 import { start, type Running } from './ship-helpers.ts';
 
@@ -47,11 +48,7 @@ const ENTRIES: readonly Entry[] = [
   },
   {
     name: 'custom-server handler, kind node',
-    args: (dir, tmp) => {
-      const config = join(tmp, 'handler.json');
-      writeFileSync(config, JSON.stringify({ mount: [{ prefix: '/', module: join(dir, 'request-handler.mjs'), export: 'handler', kind: 'node' }] }));
-      return ['--config', config];
-    },
+    args: (dir, tmp) => ['--config', writeMountConfig(tmp, join(dir, 'request-handler.mjs'), 'handler', 'node')],
     site: 'fastcgi',
     statics: 'app',
   },

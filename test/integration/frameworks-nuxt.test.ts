@@ -10,18 +10,16 @@ import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrontServer, NginxMode } from '../helpers/front/nginx.ts';
 import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, costLine } from '../helpers/framework-build.ts';
-import { ask, sameAnswers, startTwoSites, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
+import { ask, sameAnswers, startTwoWays, startOwnServer, type Ask, type OwnServer, type TwoWays } from '../helpers/framework-compare.ts';
 import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
 
+/** The SIGTERM tests' posterns. */
 const clis: Cli[] = [];
 let own: OwnServer | undefined;
-let nginx: FrontServer<NginxMode> | undefined;
-let config: ReturnType<typeof mountConfig> | undefined;
-let statics: ReturnType<typeof readableCopy> | undefined;
+let ways: TwoWays | undefined;
 let asset = '';
 let listenerAsset = '';
 let listenerPublic = '';
@@ -46,26 +44,18 @@ before(async () => {
   entry = join(server.out, 'server', 'index.mjs');
   own = await startOwnServer(entry, dir, /Listening on/);
 
-  statics = readableCopy(join(listener.out, 'public'));
-  const two = await startTwoSites(statics.path);
-  nginx = two.nginx;
-  const backends = two.backends;
-  // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
-  // over. Its default export is an empty object, which postern passes over for the server.
-  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${entry}`], {
-    env: { HOST: '127.0.0.1', PORT: String(await freePort()), NITRO_SHUTDOWN_DISABLED: 'true' },
-  }));
-  // (b) The node-listener build's listener, mounted from a config file with kind: node.
-  config = mountConfig(join(listener.out, 'server', 'index.mjs'), 'listener', 'node');
-  clis.push(startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`]));
-  for (const cli of clis) await cli.listening(['fastcgi'], 60_000);
+  ways = await startTwoWays({
+    staticDir: listenerPublic,
+    // (a) The node-server entry, as `node .output/server/index.mjs` would run: its listen() is taken
+    // over. Its default export is an empty object, which postern passes over for the server.
+    takeover: { entry, env: () => ({ NITRO_SHUTDOWN_DISABLED: 'true' }) },
+    // (b) The node-listener build's listener, mounted from a config file with kind: node.
+    handler: { module: join(listener.out, 'server', 'index.mjs'), export: 'listener' },
+  });
 });
 
 after(async () => {
-  await nginx?.stop();
-  await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
-  config?.remove();
-  statics?.remove();
+  await Promise.all([ways?.stop(), ...clis.map((c) => c.stop()), own?.running.stop()]);
 });
 
 const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'nuxt', n: [1, 2] }) };
@@ -73,7 +63,7 @@ const isStatic = (path: string): boolean => path === '/hello.txt' || path.starts
 
 for (const [i, name] of ['the node-server entry through the listen() takeover', "the node-listener build's listener mounted with kind: node"].entries()) {
   test(`Nuxt, ${name}: same answers behind nginx over FastCGI as on its own server`, async () => {
-    const site = nginx?.sites[i];
+    const site = ways?.nginx.sites[i];
     assert.ok(site !== undefined && own !== undefined);
     const ours = site.url('');
     const requests: readonly Ask[] = [
@@ -106,7 +96,7 @@ for (const [i, name] of ['the node-server entry through the listen() takeover', 
     assert.equal(echo.status, 201);
     assert.deepEqual(JSON.parse(echo.body), { got: { hello: 'nuxt', n: [1, 2] }, type: 'application/json' });
     assert.equal((await ask(ours, '/hello.txt', undefined, true)).body, 'static text from the Nuxt fixture\n');
-    if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
+    if (i === 0) assert.match(ways?.takeover.output() ?? '', /serving the http\.Server .* listened on/);
   });
 }
 

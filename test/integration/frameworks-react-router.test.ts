@@ -17,6 +17,7 @@ import { startNginx, type FrontServer, type NginxMode } from '../helpers/front/n
 import { freePort } from '../helpers/front/ports.ts';
 import { buildFixture, prepareFixture } from '../helpers/framework-fixture.ts';
 import { ask, readableRoot, type Answer } from '../helpers/framework-site.ts';
+import { writeMountConfig } from '../helpers/framework-compare.ts';
 import { ROOT, sleep, startCli, type Cli } from './hardening-helpers.ts';
 import { start, type Running } from './ship-helpers.ts';
 
@@ -53,11 +54,7 @@ const ENTRIES: readonly Entry[] = [
   },
   {
     name: 'createRequestListener, kind node',
-    args: (dir, tmp) => {
-      const config = join(tmp, 'listener.json');
-      writeFileSync(config, JSON.stringify({ mount: [{ prefix: '/', module: join(dir, 'listener.mjs'), export: 'listener', kind: 'node' }] }));
-      return ['--config', config];
-    },
+    args: (dir, tmp) => ['--config', writeMountConfig(tmp, join(dir, 'listener.mjs'), 'listener', 'node')],
     site: 'frameworks/react-router',
     statics: 'nginx',
     own: 'listener',

@@ -8,18 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrontServer, NginxMode } from '../helpers/front/nginx.ts';
-import { freePort } from '../helpers/front/ports.ts';
 import { prepareFixture } from '../helpers/framework-fixture.ts';
 import { buildFixture, costLine } from '../helpers/framework-build.ts';
-import { ask, sameAnswers, startTwoSites, formPost, mountConfig, readableCopy, startOwnServer, type Ask, type OwnServer } from '../helpers/framework-compare.ts';
-import { ROOT, startCli, type Cli } from './hardening-helpers.ts';
+import { ask, sameAnswers, startTwoWays, formPost, startOwnServer, type Ask, type OwnServer, type TwoWays } from '../helpers/framework-compare.ts';
+import { ROOT } from './hardening-helpers.ts';
 
-const clis: Cli[] = [];
 let own: OwnServer | undefined;
-let nginx: FrontServer<NginxMode> | undefined;
-let config: ReturnType<typeof mountConfig> | undefined;
-let statics: ReturnType<typeof readableCopy> | undefined;
+let ways: TwoWays | undefined;
 let asset = '';
 
 before(async () => {
@@ -33,28 +28,18 @@ before(async () => {
   asset = `/_app/immutable/entry/${entry}`;
   own = await startOwnServer(join(built.out, 'index.js'), dir, /Listening on/, (base) => ({ ORIGIN: base }));
 
-  // postern's ports first: nginx needs them, and ORIGIN needs nginx's.
-  statics = readableCopy(join(built.out, 'client'));
-  const two = await startTwoSites(statics.path);
-  nginx = two.nginx;
-  const backends = two.backends;
-  const takeover = nginx.sites[0];
-  assert.ok(takeover !== undefined);
-  // (a) The standalone entry, as `node build/index.js` would run: its listen() is taken over.
-  clis.push(startCli(['--fastcgi', `127.0.0.1:${backends[0]}`, '--mount', `/=${join(built.out, 'index.js')}`], {
-    env: { ORIGIN: takeover.url(''), HOST: '127.0.0.1', PORT: String(await freePort()) },
-  }));
-  // (b) The handler export, mounted from a config file with kind: node; nginx sends X-Forwarded-Proto.
-  config = mountConfig(join(built.out, 'handler.js'), 'handler', 'node');
-  clis.push(startCli(['--config', config.path, '--fastcgi', `127.0.0.1:${backends[1]}`], { env: { PROTOCOL_HEADER: 'x-forwarded-proto' } }));
-  for (const cli of clis) await cli.listening(['fastcgi'], 60_000);
+  ways = await startTwoWays({
+    staticDir: join(built.out, 'client'),
+    // (a) The standalone entry, as `node build/index.js` would run: its listen() is taken over;
+    // ORIGIN is the nginx site in front of it.
+    takeover: { entry: join(built.out, 'index.js'), env: (site) => ({ ORIGIN: site }) },
+    // (b) The handler export, mounted from a config file with kind: node; nginx sends X-Forwarded-Proto.
+    handler: { module: join(built.out, 'handler.js'), export: 'handler', env: { PROTOCOL_HEADER: 'x-forwarded-proto' } },
+  });
 });
 
 after(async () => {
-  await nginx?.stop();
-  await Promise.all([...clis.map((c) => c.stop()), own?.running.stop()]);
-  config?.remove();
-  statics?.remove();
+  await Promise.all([ways?.stop(), own?.running.stop()]);
 });
 
 const JSON_POST: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'kit', n: [1, 2] }) };
@@ -62,7 +47,7 @@ const isStatic = (path: string): boolean => path === '/hello.txt' || path.starts
 
 for (const [i, name] of ['build/index.js through the listen() takeover', "build/handler.js's handler mounted with kind: node"].entries()) {
   test(`SvelteKit, ${name}: same answers behind nginx over FastCGI as on its own server`, async () => {
-    const site = nginx?.sites[i];
+    const site = ways?.nginx.sites[i];
     assert.ok(site !== undefined && own !== undefined);
     const ours = site.url('');
     const requests: readonly Ask[] = [
@@ -94,6 +79,6 @@ for (const [i, name] of ['build/index.js through the listen() takeover', "build/
     assert.deepEqual(JSON.parse(echo.body), { got: { hello: 'kit', n: [1, 2] }, type: 'application/json' });
     assert.deepEqual(JSON.parse((await ask(ours, '/api/echo?q=x', undefined, false)).body), { path: '/api/echo', q: 'x', client: '127.0.0.1' });
     assert.equal((await ask(ours, '/hello.txt', undefined, true)).body, 'static text from the SvelteKit fixture\n');
-    if (i === 0) assert.match(clis[0]?.output() ?? '', /serving the http\.Server .* listened on/);
+    if (i === 0) assert.match(ways?.takeover.output() ?? '', /serving the http\.Server .* listened on/);
   });
 }
