@@ -139,6 +139,44 @@ export function isBuiltEnviron(environ: Environ): boolean {
  * read from `source` (default `ctx`) when the app first reads `postern.input` / `postern.signal`,
  * not here (see PosternEnviron); a connection passes its per-connection `ctx` and the request.
  */
+// Why params are stored through a function per name. `env[name] = value` is a keyed store, and
+// V8 turns an object into a dictionary (slow properties) once it has more than 12 properties added
+// that way beyond its in-object space (JSObject::TooManyFastProperties, StoreOrigin::kMaybeKeyed).
+// nginx's 19 stock params plus a browser's 13 headers crossed it: every environ was then a hash
+// table, each read of it a lookup, and every `for…in` over it (the Node bridge's header fields,
+// the Fetch bridge's Headers) collected and sorted its keys anew. A named store (`o.NAME = v`)
+// has V8's ordinary limit (128), so each param name gets a tiny compiled setter, made once; the
+// environ then keeps fast properties and shares hidden classes with every request of that layout.
+// Measured (Node 20.20.2, a class instance, 32 params added in turn; build, then one for…in):
+// keyed 0.97 µs and 2.1 µs, named setters 0.40 µs and 0.66 µs. Node 24.22.3: 0.91/1.9 against
+// 0.65/1.0. Names past MAX_SETTERS, or a process run with --disallow-code-generation-from-strings,
+// fall back to the keyed store. The name enters the code only as a JSON string literal.
+type ParamSetter = (env: Environ, value: string) => void;
+const SETTERS = new Map<string, ParamSetter>();
+const MAX_SETTERS = 512;
+const MAX_SETTER_NAME = 128;
+let setterCodegen = true;
+
+function storeParam(env: Environ, name: string, value: string): void {
+  let set = SETTERS.get(name);
+  if (set === undefined) {
+    if (!setterCodegen || SETTERS.size >= MAX_SETTERS || name.length > MAX_SETTER_NAME) {
+      env[name] = value;
+      return;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the note above: a named store per param name.
+      set = new Function('env', 'value', `env[${JSON.stringify(name)}] = value;`) as ParamSetter;
+    } catch {
+      setterCodegen = false;
+      env[name] = value;
+      return;
+    }
+    SETTERS.set(name, set);
+  }
+  set(env, value);
+}
+
 export function buildEnviron(head: RequestHead, ctx: EnvironContext): Environ;
 export function buildEnviron(head: RequestHead, ctx: EnvironAddressing & { readonly data?: Readable }, source: EnvironSource): Environ;
 export function buildEnviron(head: RequestHead, ctx: EnvironAddressing & { readonly data?: Readable }, source: EnvironSource = ctx as EnvironContext): Environ {
@@ -216,7 +254,7 @@ export function buildEnviron(head: RequestHead, ctx: EnvironAddressing & { reado
           break;
       }
     }
-    env[name] = value;
+    storeParam(env, name, value);
   }
 
   if (env.REQUEST_METHOD === undefined) env.REQUEST_METHOD = 'GET';

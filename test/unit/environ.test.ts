@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { execFileSync } from 'node:child_process';
 import { buildEnviron, cgiHeaderName, environFromHttp, type EnvironContext } from '../../src/environ.ts';
 import type { Environ } from '../../src/app/types.ts';
 import { ROLE, type Role } from '../../protocols/common/events.ts';
@@ -144,6 +146,64 @@ test('other CGI variables pass through as sent', () => {
   assert.equal(e.REMOTE_USER, 'jane');
   assert.equal(e.SCRIPT_FILENAME, 'proxy:fcgi://127.0.0.1:9000/x');
   assert.equal(e.GATEWAY_INTERFACE, 'CGI/1.1');
+});
+
+// V8's own answer (natives syntax, enabled for this process only): whether an object has fast
+// (hidden-class) properties or was turned into a dictionary.
+setFlagsFromString('--allow-natives-syntax');
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- natives syntax parses only in code compiled after the flag is set.
+const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean;
+
+test('an environ of a browser-sized request keeps fast properties (no dictionary mode)', () => {
+  // nginx's stock params and a browser's headers: 32 params, past the 12 keyed additions after
+  // which V8 turned the environ into a hash table (see storeParam in src/environ.ts).
+  const params = ['QUERY_STRING', '', 'REQUEST_METHOD', 'GET', 'CONTENT_TYPE', '', 'CONTENT_LENGTH', '', 'SCRIPT_NAME', '/',
+    'REQUEST_URI', '/', 'DOCUMENT_URI', '/', 'DOCUMENT_ROOT', '/srv', 'SERVER_PROTOCOL', 'HTTP/1.1', 'REQUEST_SCHEME', 'http',
+    'GATEWAY_INTERFACE', 'CGI/1.1', 'SERVER_SOFTWARE', 'nginx/1.22.1', 'REMOTE_ADDR', '127.0.0.1', 'REMOTE_PORT', '5555',
+    'REMOTE_USER', '', 'SERVER_ADDR', '127.0.0.1', 'SERVER_PORT', '8080', 'SERVER_NAME', '', 'REDIRECT_STATUS', '200'];
+  for (let i = 0; i < 24; i++) params.push(`HTTP_X_HEADER_${i}`, `value ${i}`);
+  for (let round = 0; round < 3; round++) {
+    const e = env(params.slice());
+    assert.equal(hasFastProperties(e), true, `round ${round}: ${Object.keys(e).length} keys`);
+    assert.equal(e.HTTP_X_HEADER_23, 'value 23');
+  }
+});
+
+test('params of any name are stored as plain own properties, in arrival order', () => {
+  const odd = ['HTTP_X"Q', "it's", 'HTTP_A\\B', 'back\\slash', 'X-${1}', 'tpl', 'HTTP_\u2028', 'ls', '__proto__', 'ignored', 'constructor', 'c',
+    '0', 'index', 'HTTP_' + 'L'.repeat(300), 'long', 'toString', 'ts'];
+  const e = env(odd.slice());
+  assert.equal(e['HTTP_X"Q'], "it's");
+  assert.equal(e['HTTP_A\\B'], 'back\\slash');
+  assert.equal(e['X-${1}'], 'tpl');
+  assert.equal(e['HTTP_\u2028'], 'ls');
+  assert.equal(e.constructor, 'c');
+  assert.equal(e['0'], 'index');
+  assert.equal(e['HTTP_' + 'L'.repeat(300)], 'long');
+  assert.equal(e['toString' as string], 'ts');
+  // `__proto__` is the accessor on a plain object too: a string does not change the prototype.
+  assert.equal(Object.hasOwn(e, '__proto__'), false);
+  assert.equal(typeof Object.getPrototypeOf(e), 'object');
+  const keys = Object.keys(e);
+  const sent = ['0', 'HTTP_X"Q', 'HTTP_A\\B', 'X-${1}', 'HTTP_\u2028', 'constructor', 'HTTP_' + 'L'.repeat(300), 'toString'];
+  assert.deepEqual(keys.filter((k) => sent.includes(k)), sent);
+});
+
+test('without code generation from strings, params are stored all the same', () => {
+  // A process started with --disallow-code-generation-from-strings: the per-name setters cannot be
+  // made, and buildEnviron falls back to the keyed store.
+  const compiled = import.meta.url.endsWith('.js');
+  const module = new URL(`../../src/environ.${compiled ? 'js' : 'ts'}`, import.meta.url).href;
+  const script = `
+    const { buildEnviron } = await import(${JSON.stringify(module)});
+    const params = ['REQUEST_METHOD', 'POST', 'HTTP_X_ONE', '1', 'HTTP_X_TWO', '2', 'SERVER_NAME', 'a.test'];
+    const e = buildEnviron({ id: 1, params, role: 1, keepConn: false, contentLength: -1 }, { protocol: 'scgi', input: null, signal: null });
+    let blocked = false;
+    try { new Function('return 1'); } catch { blocked = true; }
+    console.log(JSON.stringify({ blocked, keys: Object.keys(e).slice(0, 4), one: e.HTTP_X_ONE, method: e.REQUEST_METHOD }));`;
+  const out = execFileSync(process.execPath, [...(compiled ? [] : ['--import', 'tsx']), '--disallow-code-generation-from-strings', '--input-type=module', '-e', script],
+    { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { blocked: true, keys: ['REQUEST_METHOD', 'HTTP_X_ONE', 'HTTP_X_TWO', 'SERVER_NAME'], one: '1', method: 'POST' });
 });
 
 test('cgiHeaderName: upper case, - to _, names with _ refused', () => {

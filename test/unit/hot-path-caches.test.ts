@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COMMON_ERRORS } from '../../protocols/common/errors.ts';
-import { encodeResponseHead, HEAD_ERRORS, type HeaderList } from '../../protocols/common/head.ts';
+import { encodeResponseHead, HEAD_ERRORS, isFieldValue, type HeaderList } from '../../protocols/common/head.ts';
 import { ProtocolError } from '../../protocols/common/errors.ts';
 import { checkParams } from '../../src/server/params-check.ts';
 import { internalized } from '../../protocols/common/latin1.ts';
@@ -147,4 +147,16 @@ test('SCGI and uwsgi names remembered from the previous request are reused only 
     assert.deepEqual(parseHeaderBlock(encodeHeaderBlock(pairs), 100), pairs.flat());
     assert.deepEqual(parseVars(encodeVars(pairs), 100), pairs.flat());
   }
+});
+
+test('isFieldValue: HTAB, visible ASCII, SP and obs-text pass; every other code unit fails, anywhere in the value', () => {
+  for (let c = 0; c <= 0x1ff; c++) {
+    const want = c === 0x09 || (c >= 0x20 && c <= 0x7e) || (c >= 0x80 && c <= 0xff);
+    const ch = String.fromCharCode(c);
+    assert.equal(isFieldValue(ch), want, `U+${c.toString(16)}`);
+    assert.equal(isFieldValue(`text/html; q=0.9${ch}`), want, `U+${c.toString(16)} at the end`);
+    assert.equal(isFieldValue(`${ch}gzip`), want, `U+${c.toString(16)} at the start`);
+  }
+  assert.equal(isFieldValue(''), true);
+  assert.equal(isFieldValue('\u{1F600}'), false);
 });
