@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
+import fc from 'fast-check';
 import { Hono } from 'hono';
 import { Tree } from '../../src/app/tree.ts';
 import { inject } from '../../src/app/inject.ts';
@@ -12,6 +13,7 @@ import { runNative } from '../../src/app/run.ts';
 import type { Environ } from '../../src/app/types.ts';
 import { fromFetchHandler, LazyRequest, toRequest } from '../../src/app/adapters/fetch.ts';
 import { toNativeApp } from '../../src/app/resolve.ts';
+import { percentDecode } from '../../src/app/path.ts';
 import { bytesOf, CountingInput, delay, makeEnviron, sha256, TestResponder, type EnvironSpec } from './adapter-kit.ts';
 
 function lazy(spec: EnvironSpec = {}, environ: Environ = makeEnviron(spec)): Request {
@@ -81,6 +83,31 @@ test('lazy Request: every member reads as on the eager Request', async (t) => {
       assert.equal(await l.text(), await eager.text());
     });
   }
+});
+
+test('lazy Request: url is what new Request makes of it, for any target and Host, in any order', () => {
+  // The lazy URL skips the parser for plain targets and remembers the last origin: whatever the
+  // order of Hosts and targets, it must serialise as the real Request does.
+  const ALPHABET = ['a', 'Z', '0', '/', '.', '..', '%', '%2e', '%2E', '%2F', '%41', '%zz', '?', '#', ' ', "'", '^', '|', '[', ']', '\\', '"', '<', '>',
+    '`', '{', '}', '~', '!', '$', '&', '(', ')', '*', '+', ',', ';', '=', ':', '@', '-', '_', 'ü', '\t', '\x7f', '\u2028'];
+  const HOSTS = ['example.test', 'Example.TEST:8080', 'example.test:80', 'example.test:443', '127.0.0.1:9', '[::1]:8080', '[0:0::1]', 'bücher.test',
+    'EXAMPLE.test.', 'user:pw@evil.test', 'bad host', 'a?b', 'a#b', 'a/b', 'a\\b', '', 'x:99999', '0x7f.1'];
+  const text = fc.array(fc.constantFrom(...ALPHABET), { maxLength: 12 }).map((parts) => parts.join(''));
+  fc.assert(fc.property(fc.constantFrom(...HOSTS), text, fc.option(text, { nil: undefined }), fc.boolean(), fc.boolean(),
+    (host, rawPath, query, https, viaUri) => {
+      const path = '/' + rawPath;
+      const spec: EnvironSpec = { pathInfo: viaUri ? percentDecode(path.split('?')[0] ?? '') : path, query: query ?? '', headers: { host }, https };
+      if (viaUri) spec.requestUri = query === undefined ? path : `${path}?${query}`;
+      const environ = makeEnviron(spec);
+      let expected: string;
+      try {
+        expected = toRequest(environ).url;
+      } catch {
+        assert.throws(() => lazy(spec, environ).url);
+        return;
+      }
+      assert.equal(lazy(spec, environ).url, expected);
+    }), { numRuns: 3000 });
 });
 
 test('lazy Request: instanceof, inspection, clone(), and new Request(url, req) as Hono mount() does', async (t) => {
