@@ -4,7 +4,9 @@
 // fastcgi_keep_conn, once per bridge: `direct` and `replay` for the (req, res) frameworks, `lazy`
 // and `eager` (Request) for Hono. One process per row, so each backend's CPU per request is its own.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/front/root.ts';
 import { fcgi, proxy, type Backend, type Target } from './stand.ts';
@@ -32,7 +34,7 @@ const tsx = ['--import', 'tsx'];
 
 /** `express/own`, `express/direct`, … */
 export const ownName = (fw: Framework): string => `${fw}/own`;
-export const bridgeName = (fw: Framework, b: Bridge): string => `${fw}/${b}`;
+export const bridgeName = (fw: Framework, b: string): string => `${fw}/${b}`;
 
 /** One backend per row: each framework's own server, and one postern per framework and bridge. */
 export function frameworkBackends(node: string, frameworks: readonly Framework[], bridges: readonly Bridge[], cpuProfDir?: string): Backend[] {
@@ -62,12 +64,14 @@ export function frameworkBackends(node: string, frameworks: readonly Framework[]
         return start(ownName(fw), [...prof, ...tsx, join(dir, 'serve.ts'), fw, String(this.ports['http'])], {});
       },
     });
-    for (const b of bridgesOf(fw, bridges)) {
+    for (const row of rowsOf(fw, bridges)) {
+      const b = row.bridge;
+      const bin = row.base ? baseBin() : join(root, 'bin/postern.js');
       out.push({
-        name: bridgeName(fw, b), ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'dist/src/cli.js')),
+        name: bridgeName(fw, row.name), ports: {}, probe: ['fastcgi'], available: () => existsSync(join(root, 'dist/src/cli.js')),
         start: function () {
           // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
-          return start(bridgeName(fw, b), [...prof, ...posternFlags, ...tsx, join(root, 'bin/postern.js'), '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
+          return start(bridgeName(fw, row.name), [...prof, ...posternFlags, ...tsx, bin, '--fastcgi', `127.0.0.1:${this.ports['fastcgi']}`, '--workers', '1', '--log-level', 'warn',
             ...(b === 'replay' ? ['--node-bridge', 'replay'] : []),
             '--mount', `/=bench/peers/frameworks/${fw}.ts#${b === 'eager' ? 'eager' : 'app'}`], { detached: true });
         },
@@ -82,9 +86,37 @@ export function frameworkTargets(frameworks: readonly Framework[], bridges: read
   const out: Target[] = [];
   for (const fw of frameworks) {
     out.push({ name: ownName(fw), backend: ownName(fw), scenarios: ['frameworks'], block: proxy });
-    for (const b of bridgesOf(fw, bridges)) out.push({ name: bridgeName(fw, b), backend: bridgeName(fw, b), scenarios: ['frameworks'], block: fcgi('fastcgi-keepalive') });
+    for (const { name } of rowsOf(fw, bridges)) out.push({ name: bridgeName(fw, name), backend: bridgeName(fw, name), scenarios: ['frameworks'], block: fcgi('fastcgi-keepalive') });
   }
   return out;
+}
+
+/**
+ * BENCH_BASELINE_DIST=DIR (another checkout's `dist/`, its package.json and node_modules beside it, say `main`'s before a change): every postern
+ * row runs a second time from that build, as `<bridge>@base`, interleaved with the current build
+ * in the same run, so that a before/after comparison shares the machine's moment.
+ */
+const baselineDist = process.env['BENCH_BASELINE_DIST'];
+
+interface BridgeRow { readonly name: string; readonly bridge: Bridge; readonly base: boolean }
+
+function rowsOf(fw: Framework, bridges: readonly Bridge[]): BridgeRow[] {
+  return bridgesOf(fw, bridges).flatMap((bridge) => [
+    { name: bridge, bridge, base: false },
+    ...(baselineDist === undefined ? [] : [{ name: `${bridge}@base`, bridge, base: true }]),
+  ]);
+}
+
+let baseBinPath: string | undefined;
+/** A bin like bin/postern.js that runs the baseline build's CLI. */
+function baseBin(): string {
+  if (baseBinPath !== undefined) return baseBinPath;
+  if (baselineDist === undefined || !existsSync(join(baselineDist, 'src/cli.js'))) throw new Error(`BENCH_BASELINE_DIST: no src/cli.js under ${String(baselineDist)}`);
+  const dirOf = mkdtempSync(join(tmpdir(), 'postern-base-'));
+  baseBinPath = join(dirOf, 'postern-base.mjs');
+  writeFileSync(baseBinPath, `import { main } from ${JSON.stringify(pathToFileURL(join(baselineDist, 'src/cli.js')).href)};\n` +
+    'main(process.argv).catch((err) => { process.stderr.write(`postern: ${err}\\n`); process.exit(1); });\n');
+  return baseBinPath;
 }
 
 export interface FrameworkSample { readonly rps: number; readonly cpuUs: number }
@@ -103,18 +135,18 @@ const median = (xs: readonly number[]): number => {
  */
 export function frameworkSummary(samples: ReadonlyMap<string, readonly FrameworkSample[]>, frameworks: readonly Framework[], bridges: readonly Bridge[]): string[] {
   const lines = ['', 'frameworks: postern (fastcgi_pass keep_conn) ÷ own node:http server (proxy_pass keepalive)',
-    `${'framework'.padEnd(10)} ${'own req/s'.padStart(9)} ${'bridge'.padEnd(7)} ${'req/s'.padStart(8)} ${'ratio'.padStart(6)} ${'paired'.padStart(7)} ${'own µs'.padStart(7)} ${'it µs'.padStart(6)} ${'cpu own÷it'.padStart(10)}`];
+    `${'framework'.padEnd(10)} ${'own req/s'.padStart(9)} ${'bridge'.padEnd(11)} ${'req/s'.padStart(8)} ${'ratio'.padStart(6)} ${'paired'.padStart(7)} ${'own µs'.padStart(7)} ${'it µs'.padStart(6)} ${'cpu own÷it'.padStart(10)}`];
   for (const fw of frameworks) {
     const own = samples.get(ownName(fw)) ?? [];
     if (own.length === 0) continue;
     const ownRps = median(own.map((s) => s.rps));
     const ownCpu = median(own.map((s) => s.cpuUs));
-    for (const b of bridgesOf(fw, bridges)) {
+    for (const { name: b } of rowsOf(fw, bridges)) {
       const it = samples.get(bridgeName(fw, b)) ?? [];
       const rps = median(it.map((s) => s.rps));
       const cpu = median(it.map((s) => s.cpuUs));
       const paired = median(it.map((s, i) => s.rps / (own[i]?.rps ?? NaN)));
-      lines.push(`${fw.padEnd(10)} ${ownRps.toFixed(0).padStart(9)} ${b.padEnd(7)} ${rps.toFixed(0).padStart(8)} ${(rps / ownRps).toFixed(2).padStart(6)} ${paired.toFixed(2).padStart(7)} ${ownCpu.toFixed(1).padStart(7)} ${cpu.toFixed(1).padStart(6)} ${(ownCpu / cpu).toFixed(2).padStart(10)}`);
+      lines.push(`${fw.padEnd(10)} ${ownRps.toFixed(0).padStart(9)} ${b.padEnd(11)} ${rps.toFixed(0).padStart(8)} ${(rps / ownRps).toFixed(2).padStart(6)} ${paired.toFixed(2).padStart(7)} ${ownCpu.toFixed(1).padStart(7)} ${cpu.toFixed(1).padStart(6)} ${(ownCpu / cpu).toFixed(2).padStart(10)}`);
     }
   }
   return lines;

@@ -36,3 +36,14 @@ const CLIENT_HEADERS: ReadonlyArray<Array<[string, string]>> = [
     ['HTTP_ACCEPT_ENCODING', 'gzip, deflate, br, zstd'], ['HTTP_ACCEPT_LANGUAGE', 'de-DE,de;q=0.9'], ['HTTP_COOKIE', 'session=abc123; theme=dark'],
   ],
 ];
+
+/**
+ * The headers of a client layout as it sends them over HTTP (`HTTP_SEC_CH_UA` → `Sec-Ch-Ua`), Host
+ * left out (the load generator sets it): `npm run bench -- --client browser` sends layout 2's.
+ */
+export function clientHttpHeaders(layout: number): Array<[string, string]> {
+  const fields = CLIENT_HEADERS[layout % CLIENT_HEADERS.length] ?? [];
+  return fields.filter(([name]) => name !== 'HTTP_HOST').map(([name, value]) => [
+    name.slice(5).toLowerCase().split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('-'), value,
+  ]);
+}

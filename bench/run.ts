@@ -5,6 +5,10 @@
 //   [--scenario hello|post-1m|get-1m|frameworks] [--workers 1,2] [--node PATH] [--json out.json]
 //   [--frameworks express,koa,fastify,hono] [--bridges direct,replay,lazy,eager] [--cpu-prof DIR]
 //   (frameworks only; --cpu-prof: each backend writes a V8 CPU profile into DIR as it stops)
+//   [--client wrk|browser] (browser: every request carries a browser's 12 headers and a cookie,
+//   bench/hot-path-params.ts layout 2, instead of wrk's bare Host)
+//   BENCH_BASELINE_DIST=DIR (frameworks): every postern row also runs from another build's dist/,
+//   as `<bridge>@base`, interleaved in the same run (a before/after on the same machine moment)
 // --workers: one postern per count (`postern` is 1 worker, `postern-w2` 2 …), all in the same run.
 // --node: the Node binary for postern and the Node peers (e.g. Node 24's, see BENCHMARKS.md).
 // --variant NAME=FLAGS (repeatable): one more postern per worker count started with these extra flags
@@ -21,10 +25,12 @@ import { join } from 'node:path';
 import { renderTemplate } from '../test/helpers/front/render.ts';
 import { repoRoot } from '../test/helpers/front/root.ts';
 import { BRIDGES, FRAMEWORKS, frameworkBackends, frameworkSummary, frameworkTargets, parseList, type Bridge, type Framework } from './frameworks.ts';
+import { clientHttpHeaders } from './hot-path-params.ts';
 import { benchLock } from './lock.ts';
 import { SERVER_NAME, fcgi, proxy, startStand, type Backend, type Stand, type Target } from './stand.ts';
 
 const SCENARIOS = ['hello', 'post-1m', 'get-1m', 'frameworks'] as const;
+const CLIENTS = ['wrk', 'browser'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Args {
@@ -38,6 +44,7 @@ interface Args {
   variants: Variant[];
   json: string | undefined;
   frameworks: Framework[];
+  client: (typeof CLIENTS)[number];
   bridges: Bridge[];
   cpuProf: string | undefined;
 }
@@ -49,7 +56,7 @@ interface Variant {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES], cpuProf: undefined };
+  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES], cpuProf: undefined, client: 'wrk' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
@@ -64,6 +71,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--frameworks') a.frameworks = parseList(v, FRAMEWORKS, 'frameworks');
     else if (k === '--bridges') a.bridges = parseList(v, BRIDGES, 'bridges');
     else if (k === '--cpu-prof') a.cpuProf = v;
+    else if (k === '--client') a.client = parseList(v, CLIENTS, 'client')[0] ?? 'wrk';
     else if (k === '--workers') a.workers = v.split(',').map(Number);
     else if (k === '--node') a.node = v;
     else if (k === '--variant') {
@@ -250,9 +258,15 @@ async function main(): Promise<void> {
       script = join(dir, 'post.lua');
       writeFileSync(script, `wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
     }
+    if (args.client === 'browser') {
+      const lines = clientHttpHeaders(2).map(([name, value]) => `wrk.headers["${name}"] = [==[${value}]==]\n`).join('');
+      const prior = script === undefined ? '' : readFileSync(script, 'utf8');
+      script = join(dir, 'client.lua');
+      writeFileSync(script, prior + lines);
+    }
     const results: Row[] = [];
     const version = spawnSync(args.node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    console.log(`postern bench: node ${version}, nginx worker_processes 1, wrk -t1, ${cpus().length} cores, ${cpus()[0]?.model ?? ''}`);
+    console.log(`postern bench: node ${version}, nginx worker_processes 1, wrk -t1 (${args.client === 'browser' ? "a browser's headers" : 'Host only'}), ${cpus().length} cores, ${cpus()[0]?.model ?? ''}`);
     for (const conns of args.conns) {
       const load0 = loadavg();
       for (const t of targets) wrk(`http://127.0.0.1:${listens.get(t.name) ?? 0}${path}`, 2, conns, script);
