@@ -49,6 +49,13 @@ async function get(front: RunningFront, path: string): Promise<{ status: number;
   return { status: r.status, type: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
 }
 
+/** The JSON answer of the `where` endpoint; anything else fails with what the front server said. */
+async function getWhere(front: RunningFront, path: string): Promise<Where> {
+  const r = await get(front, path);
+  assert.equal(r.status, 200, `GET ${path}: ${r.status} ${r.body.toString().slice(0, 300)}\n${front.errorLog()}`);
+  return JSON.parse(r.body.toString()) as Where;
+}
+
 /** What every HTTP front must answer, whichever way it starts postern. */
 async function commonAnswers(front: RunningFront, protocol: 'fastcgi' | 'cgi'): Promise<void> {
   const home = await get(front, '/');
@@ -57,7 +64,7 @@ async function commonAnswers(front: RunningFront, protocol: 'fastcgi' | 'cgi'): 
   const par = await get(front, '/par/a/b?x=1');
   assert.equal(par.status, 200);
   assert.equal(par.body.toString(), 'Positional arguments\n\na\nb\n\nKeyword arguments\n\nx: 1\n');
-  const where = JSON.parse((await get(front, '/t/where/x?y=2')).body.toString()) as Where;
+  const where = await getWhere(front, '/t/where/x?y=2');
   assert.deepEqual({ script: where.script, path: where.path, query: where.query, protocol: where.protocol },
     { script: '/t', path: '/where/x', query: 'y=2', protocol });
   const form = await fetch(front.url('/t/form'), { method: 'POST', body: 'name=caf%C3%A9&n=2', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -90,16 +97,22 @@ const fetchSlow = (front: RunningFront) => async (): Promise<{ status: number; t
 test('Apache mod_fcgid with an .htaccess front controller starts postern bare; it serves FastCGI on fd 0', async () => {
   site.wrapper('index.fcgi');
   // FcgidMaxRequestLen defaults to 128 KB: the 10 MiB upload needs it raised (docs/shared-hosting.md).
-  const front = await startApacheSpawner(site, 'fcgid', 'FcgidMaxRequestLen 16777216\nFcgidIOTimeout 60\n');
+  // fcgid:info logs each process mod_fcgid reaps (below).
+  const front = await startApacheSpawner(site, 'fcgid', 'FcgidMaxRequestLen 16777216\nFcgidIOTimeout 60\nLogLevel warn fcgid:info\n');
   try {
     await commonAnswers(front, 'fastcgi');
     // mod_fcgid sends SCRIPT_NAME=/index.fcgi and PATH_INFO=/t/where/x after the rewrite: the app sees the mount split.
-    const where = JSON.parse((await get(front, '/t/where/deep/er')).body.toString()) as Where;
+    const where = await getWhere(front, '/t/where/deep/er');
     assert.deepEqual([where.script, where.path], ['/t', '/where/deep/er']);
     assert.match(front.errorLog(), /serving FastCGI on it \(started by a front server\)/);
     await signalInFlight(where.pid, 'SIGTERM', fetchSlow(front));
-    // The next request gets a fresh process from mod_fcgid.
-    const again = JSON.parse((await get(front, '/t/where')).body.toString()) as Where;
+    // A process killed behind mod_fcgid's back stays in its table until its process manager's next
+    // scan (FcgidErrorScanInterval, 3 s): a request routed to it before then is reset (500, "End
+    // of script output before headers"), whatever the process did. Once mod_fcgid has logged the
+    // exit, the next request gets a fresh process.
+    const exited = new RegExp(`mod_fcgid: process \\S+\\(${String(where.pid)}\\) exit`);
+    await until(`mod_fcgid to reap postern ${String(where.pid)}`, () => exited.test(front.errorLog()), 15_000);
+    const again = await getWhere(front, '/t/where');
     assert.notEqual(again.pid, where.pid);
   } finally {
     await front.stop();
@@ -111,7 +124,7 @@ test('lighttpd bin-path starts postern with no environment (no PATH); SIGTERM in
   const front = await startLighttpd(site, site.wrapper('lighttpd.fcgi'));
   try {
     await commonAnswers(front, 'fastcgi');
-    const where = JSON.parse((await get(front, '/t/where/x')).body.toString()) as Where;
+    const where = await getWhere(front, '/t/where/x');
     assert.equal(where.envPath, null, 'lighttpd passed no PATH');
     await signalInFlight(where.pid, 'SIGTERM', fetchSlow(front));
   } finally {
@@ -196,8 +209,8 @@ test('Apache mod_cgid runs postern as a plain CGI program: the same answers as o
   const front = await startApacheSpawner(site, 'cgid');
   try {
     await commonAnswers(front, 'cgi');
-    const a = JSON.parse((await get(front, '/t/where')).body.toString()) as Where;
-    const b = JSON.parse((await get(front, '/t/where')).body.toString()) as Where;
+    const a = await getWhere(front, '/t/where');
+    const b = await getWhere(front, '/t/where');
     assert.notEqual(a.pid, b.pid, 'each CGI request is its own process');
     assert.ok(gone(a.pid));
   } finally {
