@@ -4,9 +4,7 @@
 // fastcgi_keep_conn, once per bridge: `direct` and `replay` for the (req, res) frameworks, `lazy`
 // and `eager` (Request) for Hono. One process per row, so each backend's CPU per request is its own.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/front/root.ts';
 import { fcgi, proxy, type Backend, type Target } from './stand.ts';
@@ -92,31 +90,27 @@ export function frameworkTargets(frameworks: readonly Framework[], bridges: read
 }
 
 /**
- * BENCH_BASELINE_DIST=DIR (another checkout's `dist/`, its package.json and node_modules beside it, say `main`'s before a change): every postern
- * row runs a second time from that build, as `<bridge>@base`, interleaved with the current build
- * in the same run, so that a before/after comparison shares the machine's moment.
+ * BENCH_BASELINE=DIR (another checkout, built: `git worktree add DIR <commit>`, node_modules linked,
+ * `npm run build`): every postern row runs a second time from that checkout's bin/postern.js, as
+ * `<bridge>@base`, interleaved with the current build in the same run, so that a before/after
+ * comparison shares the machine's moment. BENCHMARKS.md ("Calibrating the baseline rows") sizes
+ * its bias.
  */
-const baselineDist = process.env['BENCH_BASELINE_DIST'];
+const baseline = process.env['BENCH_BASELINE'];
 
 interface BridgeRow { readonly name: string; readonly bridge: Bridge; readonly base: boolean }
 
 function rowsOf(fw: Framework, bridges: readonly Bridge[]): BridgeRow[] {
   return bridgesOf(fw, bridges).flatMap((bridge) => [
     { name: bridge, bridge, base: false },
-    ...(baselineDist === undefined ? [] : [{ name: `${bridge}@base`, bridge, base: true }]),
+    ...(baseline === undefined ? [] : [{ name: `${bridge}@base`, bridge, base: true }]),
   ]);
 }
 
-let baseBinPath: string | undefined;
-/** A bin like bin/postern.js that runs the baseline build's CLI. */
+/** The baseline checkout's bin/postern.js (which runs its dist/). */
 function baseBin(): string {
-  if (baseBinPath !== undefined) return baseBinPath;
-  if (baselineDist === undefined || !existsSync(join(baselineDist, 'src/cli.js'))) throw new Error(`BENCH_BASELINE_DIST: no src/cli.js under ${String(baselineDist)}`);
-  const dirOf = mkdtempSync(join(tmpdir(), 'postern-base-'));
-  baseBinPath = join(dirOf, 'postern-base.mjs');
-  writeFileSync(baseBinPath, `import { main } from ${JSON.stringify(pathToFileURL(join(baselineDist, 'src/cli.js')).href)};\n` +
-    'main(process.argv).catch((err) => { process.stderr.write(`postern: ${err}\\n`); process.exit(1); });\n');
-  return baseBinPath;
+  if (baseline === undefined || !existsSync(join(baseline, 'dist/src/cli.js'))) throw new Error(`BENCH_BASELINE: no built checkout at ${String(baseline)} (dist/src/cli.js)`);
+  return join(baseline, 'bin/postern.js');
 }
 
 export interface FrameworkSample { readonly rps: number; readonly cpuUs: number }

@@ -7,8 +7,8 @@
 //   (frameworks only; --cpu-prof: each backend writes a V8 CPU profile into DIR as it stops)
 //   [--client wrk|browser] (browser: every request carries a browser's 12 headers and a cookie,
 //   bench/hot-path-params.ts layout 2, instead of wrk's bare Host)
-//   BENCH_BASELINE_DIST=DIR (frameworks): every postern row also runs from another build's dist/,
-//   as `<bridge>@base`, interleaved in the same run (a before/after on the same machine moment)
+//   BENCH_BASELINE=DIR (frameworks): every postern row also runs from another built checkout's
+//   bin/postern.js, as `<bridge>@base`, interleaved in the same run (a before/after on the same moment)
 // --workers: one postern per count (`postern` is 1 worker, `postern-w2` 2 …), all in the same run.
 // --node: the Node binary for postern and the Node peers (e.g. Node 24's, see BENCHMARKS.md).
 // --variant NAME=FLAGS (repeatable): one more postern per worker count started with these extra flags

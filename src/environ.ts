@@ -131,14 +131,6 @@ export function isBuiltEnviron(environ: Environ): boolean {
   return environ instanceof PosternEnviron;
 }
 
-/**
- * Builds the environ from a request head's flat latin1 params list, in one pass over the params.
- * Never throws on odd input: missing WSGI keys get defaults (REQUEST_METHOD GET, SERVER_PROTOCOL
- * HTTP/1.1, QUERY_STRING from REQUEST_URI or "", SERVER_NAME/SERVER_PORT from HTTP_HOST, then the
- * local address, then `localhost` and the scheme's port). The body stream and the signal are
- * read from `source` (default `ctx`) when the app first reads `postern.input` / `postern.signal`,
- * not here (see PosternEnviron); a connection passes its per-connection `ctx` and the request.
- */
 // Why params are stored through a function per name. `env[name] = value` is a keyed store, and
 // V8 turns an object into a dictionary (slow properties) once it has more than 12 properties added
 // that way beyond its in-object space (JSObject::TooManyFastProperties, StoreOrigin::kMaybeKeyed).
@@ -158,25 +150,34 @@ const MAX_SETTER_NAME = 128;
 let setterCodegen = true;
 
 function storeParam(env: Environ, name: string, value: string): void {
-  let set = SETTERS.get(name);
-  if (set === undefined) {
-    if (!setterCodegen || SETTERS.size >= MAX_SETTERS || name.length > MAX_SETTER_NAME) {
-      env[name] = value;
-      return;
-    }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the note above: a named store per param name.
-      set = new Function('env', 'value', `env[${JSON.stringify(name)}] = value;`) as ParamSetter;
-    } catch {
-      setterCodegen = false;
-      env[name] = value;
-      return;
-    }
-    SETTERS.set(name, set);
-  }
-  set(env, value);
+  const set = SETTERS.get(name) ?? makeSetter(name);
+  if (set !== undefined) set(env, value);
+  else env[name] = value;
 }
 
+/** The named setter for `name`, made and remembered; undefined where the keyed store must do. */
+function makeSetter(name: string): ParamSetter | undefined {
+  if (!setterCodegen || SETTERS.size >= MAX_SETTERS || name.length > MAX_SETTER_NAME) return undefined;
+  let set: ParamSetter;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the note above: a named store per param name.
+    set = new Function('env', 'value', `env[${JSON.stringify(name)}] = value;`) as ParamSetter;
+  } catch {
+    setterCodegen = false;
+    return undefined;
+  }
+  SETTERS.set(name, set);
+  return set;
+}
+
+/**
+ * Builds the environ from a request head's flat latin1 params list, in one pass over the params.
+ * Never throws on odd input: missing WSGI keys get defaults (REQUEST_METHOD GET, SERVER_PROTOCOL
+ * HTTP/1.1, QUERY_STRING from REQUEST_URI or "", SERVER_NAME/SERVER_PORT from HTTP_HOST, then the
+ * local address, then `localhost` and the scheme's port). The body stream and the signal are
+ * read from `source` (default `ctx`) when the app first reads `postern.input` / `postern.signal`,
+ * not here (see PosternEnviron); a connection passes its per-connection `ctx` and the request.
+ */
 export function buildEnviron(head: RequestHead, ctx: EnvironContext): Environ;
 export function buildEnviron(head: RequestHead, ctx: EnvironAddressing & { readonly data?: Readable }, source: EnvironSource): Environ;
 export function buildEnviron(head: RequestHead, ctx: EnvironAddressing & { readonly data?: Readable }, source: EnvironSource = ctx as EnvironContext): Environ {

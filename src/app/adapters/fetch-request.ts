@@ -132,15 +132,20 @@ let lastOriginHref = '';
 function serializeUrl(origin: string, target: string): string | undefined {
   if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)) {
     if (origin !== lastOrigin) {
-      const href = parseRequestUrl(origin + '/');
-      lastOriginHref = href !== undefined && href.endsWith('/') && href.indexOf('/', href.indexOf('//') + 2) === href.length - 1 &&
-        href.indexOf('?') === -1 && href.indexOf('#') === -1 ? href.slice(0, -1) : '';
       lastOrigin = origin;
+      lastOriginHref = originHref(origin);
     }
     // The authority ends where the target's '/' begins, so the origin serialises alone.
     if (lastOriginHref !== '') return lastOriginHref + target;
   }
   return parseRequestUrl(origin + target);
+}
+
+/** `origin` serialised on its own ('' where it is refused or holds more than an authority). */
+function originHref(origin: string): string {
+  const url = URL.canParse(origin + '/') ? new URL(origin + '/') : undefined;
+  if (url === undefined || url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') return '';
+  return url.href.slice(0, -1);
 }
 
 // The Request constructor refuses what URL refuses and URLs with credentials.
