@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/front/root.ts';
+import type { Pair } from './paired.ts';
 import { fcgi, proxy, type Backend, type Target } from './stand.ts';
+import { median } from './wrk.ts';
 
 export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
@@ -89,6 +91,11 @@ export function frameworkTargets(frameworks: readonly Framework[], bridges: read
   return out;
 }
 
+/** For --paired: each framework's own server with each of its postern rows. */
+export function frameworkPairs(frameworks: readonly Framework[], bridges: readonly Bridge[]): Pair[] {
+  return frameworks.flatMap((fw) => rowsOf(fw, bridges).map((row) => ({ ref: ownName(fw), target: bridgeName(fw, row.name) })));
+}
+
 /**
  * BENCH_BASELINE=DIR (another checkout, built: `git worktree add DIR <commit>`, node_modules linked,
  * `npm run build`): every postern row runs a second time from that checkout's bin/postern.js, as
@@ -115,11 +122,6 @@ function baseBin(): string {
 
 export interface FrameworkSample { readonly rps: number; readonly cpuUs: number }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
 
 /**
  * The ratio table: per framework and bridge, postern's req/s ÷ the own server's, as a ratio of

@@ -9,6 +9,9 @@
 //   bench/hot-path-params.ts layout 2, instead of wrk's bare Host)
 //   BENCH_BASELINE=DIR (frameworks): every postern row also runs from another built checkout's
 //   bin/postern.js, as `<bridge>@base`, interleaved in the same run (a before/after on the same moment)
+//   [--paired REF] instead of the runs in turn, each target is loaded at the same moment as REF, each
+//   with half of --conns (bench/paired.ts); with --scenario frameworks REF is `own`: each
+//   framework's own server
 // --workers: one postern per count (`postern` is 1 worker, `postern-w2` 2 …), all in the same run.
 // --node: the Node binary for postern and the Node peers (e.g. Node 24's, see BENCHMARKS.md).
 // --variant NAME=FLAGS (repeatable): one more postern per worker count started with these extra flags
@@ -19,14 +22,17 @@
 // Every run goes through the targets in turn, odd runs in reverse order (A B C, C B A, …), so that
 // a slow drift in the machine's load falls on every target alike.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { renderTemplate } from '../test/helpers/front/render.ts';
 import { repoRoot } from '../test/helpers/front/root.ts';
-import { BRIDGES, FRAMEWORKS, frameworkBackends, frameworkSummary, frameworkTargets, parseList, type Bridge, type Framework } from './frameworks.ts';
+import { BRIDGES, FRAMEWORKS, frameworkBackends, frameworkPairs, frameworkSummary, frameworkTargets, parseList, type Bridge, type Framework } from './frameworks.ts';
 import { clientHttpHeaders } from './hot-path-params.ts';
 import { benchLock } from './lock.ts';
+import { reapedChildrenCpuUs, treeCpuUs } from './cpu.ts';
+import { runPaired, type Pair } from './paired.ts';
+import { median, parseWrk, wrkArgs } from './wrk.ts';
 import { SERVER_NAME, fcgi, proxy, startStand, type Backend, type Stand, type Target } from './stand.ts';
 
 const SCENARIOS = ['hello', 'post-1m', 'get-1m', 'frameworks'] as const;
@@ -47,6 +53,7 @@ interface Args {
   client: (typeof CLIENTS)[number];
   bridges: Bridge[];
   cpuProf: string | undefined;
+  paired: string | undefined;
 }
 
 /** A postern started with extra flags, named `postern+NAME` (`postern-w2+NAME`…). */
@@ -56,7 +63,7 @@ interface Variant {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES], cpuProf: undefined, client: 'wrk' };
+  const a: Args = { runs: 3, secs: 6, conns: [32], only: [], scenario: 'hello', workers: [1], node: process.execPath, variants: [], json: undefined, frameworks: [...FRAMEWORKS], bridges: [...BRIDGES], cpuProf: undefined, client: 'wrk', paired: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1] ?? '';
@@ -80,6 +87,7 @@ function parseArgs(argv: string[]): Args {
       a.variants.push({ name: v.slice(0, eq), flags: v.slice(eq + 1).split(/\s+/).filter(Boolean) });
     }
     else if (k === '--json') a.json = v;
+    else if (k === '--paired') a.paired = v;
     else throw new Error(`unknown argument ${String(k)}`);
     i++;
   }
@@ -178,67 +186,17 @@ const GOALS: ReadonlyArray<{ a: string; b: string; min: number; what: 'rps' | 'p
 interface Sample { rps: number; p50: number; p99: number; errors: number; cpuUs: number; nginxUs: number; wrkUs: number }
 interface Row { target: string; conns: number; rps: number; p50: number; p99: number; errors: number; cpuUs: number; nginxUs: number; wrkUs: number; runs: number[] }
 
-const TICK_US = 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100);
-
-/**
- * CPU time (user + system, µs) of a process and its descendants (postern's workers, uWSGI's and
- * PHP-FPM's children, nginx's worker), from /proc: on a shared machine, CPU per request is steadier
- * than req/s, which also moves with whatever else is running.
- */
-function treeCpuUs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  let ticks = 0;
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-      for (const t of readdirSync(`/proc/${p}/task`)) {
-        const kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim();
-        if (kids !== '') stack.push(...kids.split(' ').map(Number));
-      }
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return ticks * TICK_US;
-}
-
-/** CPU time (µs) of this process's waited-for children: wrk, once spawnSync has reaped it. */
-function reapedChildrenCpuUs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) * TICK_US;
-}
-
 function wrk(url: string, secs: number, conns: number, script: string | undefined, backendPid?: number, nginxPid?: number): Sample {
   const cpu0 = treeCpuUs(backendPid);
   const ng0 = treeCpuUs(nginxPid);
   const wrk0 = reapedChildrenCpuUs();
-  const args = ['-t1', `-c${conns}`, `-d${secs}s`, '--latency', ...(script === undefined ? [] : ['-s', script]), url];
-  const out = spawnSync('wrk', args, { encoding: 'utf8', timeout: (secs + 30) * 1000 }).stdout;
-  const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? 'NaN');
-  const ms = (pct: string): number => {
-    const m = new RegExp(`${pct}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    return m === null ? NaN : Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's']);
-  };
-  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const sockErrors = sock === null ? 0 : sock.slice(1).reduce((s, x) => s + Number(x), 0);
-  const requests = num(/(\d+) requests in/);
-  const cpuUs = (treeCpuUs(backendPid) - cpu0) / requests;
-  const nginxUs = (treeCpuUs(nginxPid) - ng0) / requests;
-  const wrkUs = (reapedChildrenCpuUs() - wrk0) / requests;
-  return { rps: num(/Requests\/sec:\s+([\d.]+)/), p50: ms('50'), p99: ms('99'), errors: (Number.isNaN(non2xx) ? 0 : non2xx) + sockErrors, cpuUs, nginxUs, wrkUs };
+  const out = spawnSync('wrk', wrkArgs(url, secs, conns, script), { encoding: 'utf8', timeout: (secs + 30) * 1000 }).stdout;
+  const r = parseWrk(out);
+  const cpuUs = (treeCpuUs(backendPid) - cpu0) / r.requests;
+  const nginxUs = (treeCpuUs(nginxPid) - ng0) / r.requests;
+  const wrkUs = (reapedChildrenCpuUs() - wrk0) / r.requests;
+  return { rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors, cpuUs, nginxUs, wrkUs };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -267,6 +225,22 @@ async function main(): Promise<void> {
     const results: Row[] = [];
     const version = spawnSync(args.node, ['--version'], { encoding: 'utf8' }).stdout.trim();
     console.log(`postern bench: node ${version}, nginx worker_processes 1, wrk -t1 (${args.client === 'browser' ? "a browser's headers" : 'Host only'}), ${cpus().length} cores, ${cpus()[0]?.model ?? ''}`);
+    if (args.paired !== undefined) {
+      const pairs = pairsFor(args.paired, fw ? frameworkPairs(args.frameworks, args.bridges) : undefined, targets.map((t) => t.name));
+      const backendOf = new Map(targets.map((t) => [t.name, t.backend]));
+      for (const conns of args.conns) {
+        const load0 = loadavg();
+        const lines = await runPaired(pairs, {
+          runs: args.runs, secs: args.secs, conns: Math.max(1, conns >> 1), script, nginxPid: nginx.pid,
+          url: (t) => `http://127.0.0.1:${listens.get(t) ?? 0}${path}`,
+          pid: (t) => pids.get(backendOf.get(t) ?? ''),
+        });
+        const load1 = loadavg();
+        console.log(`\nscenario ${args.scenario}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} → ${load1.map((x) => x.toFixed(2)).join(' ')}`);
+        for (const line of lines) console.log(line);
+      }
+      return;
+    }
     for (const conns of args.conns) {
       const load0 = loadavg();
       for (const t of targets) wrk(`http://127.0.0.1:${listens.get(t.name) ?? 0}${path}`, 2, conns, script);
@@ -320,6 +294,19 @@ async function main(): Promise<void> {
   } finally {
     await stand?.stop();
   }
+}
+
+/**
+ * --paired REF: every selected target with REF (`own` in the frameworks scenario: each framework's
+ * own server with its postern rows).
+ */
+function pairsFor(ref: string, frameworkPairs: readonly Pair[] | undefined, names: readonly string[]): Pair[] {
+  if (frameworkPairs !== undefined) {
+    if (ref !== 'own') throw new Error('--paired: with --scenario frameworks the reference is `own`');
+    return frameworkPairs.filter((p) => names.includes(p.ref) && names.includes(p.target));
+  }
+  if (!names.includes(ref)) throw new Error(`--paired: ${ref} is not one of this run's targets (${names.join(', ')})`);
+  return names.filter((n) => n !== ref).map((target) => ({ ref, target }));
 }
 
 // One benchmark at a time: overlapping runs measure each other (bench/lock.ts).
