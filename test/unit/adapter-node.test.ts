@@ -412,3 +412,20 @@ test('plain http handler: writeHead/trailers/early hints, chunked request body, 
     assert.equal(r.writesWhileFull, 0);
   });
 });
+
+test('socket ports: REMOTE_PORT and SERVER_PORT become numbers only when they are 1 to 15 decimal digits', async () => {
+  const cases: Array<[string, number | undefined]> = [
+    ['50000', 50000], ['0', 0], ['007', 7], ['999999999999999', 999999999999999],
+    ['', undefined], ['1234567890123456', undefined], ['1e3', undefined], [' 80', undefined], ['80 ', undefined],
+    ['-1', undefined], ['+1', undefined], ['0x50', undefined], ['8.0', undefined], ['\u0663', undefined], ['８０', undefined],
+  ];
+  for (const [param, want] of cases) {
+    let seen: unknown = 'not called';
+    const app = fromNodeHandler((req: IncomingMessage, res: ServerResponse) => {
+      seen = [req.socket.remotePort, req.socket.localPort];
+      res.end();
+    });
+    await runNative(app, makeEnviron({ extra: { REMOTE_PORT: param, SERVER_PORT: param } }), new TestResponder());
+    assert.deepEqual(seen, [want, want], `port param ${JSON.stringify(param)}`);
+  }
+});

@@ -56,7 +56,7 @@ function readHead(text: string, encoding: BufferEncoding): ParsedHead | string {
  * nothing, since the request body is pushed into the IncomingMessage itself.
  */
 class BridgeSocket extends EnvironSocket {
-  readonly exchange: Exchange;
+  declare readonly exchange: Exchange;
 
   constructor(exchange: Exchange, environ: Environ, highWaterMark: number) {
     // 'close' is emitted by _destroy itself, when a TCP socket would emit it (see there).
@@ -587,12 +587,15 @@ export function bridgeNodeServer(server: Server, options: NodeAdapterOptions = {
     if (!KNOWN_METHODS.has(environ.REQUEST_METHOD)) return plainAnswer(startResponse, 501, false);
     const fields = requestFields(environ);
     if (typeof fields === 'number') return plainAnswer(startResponse, fields, environ.REQUEST_METHOD === 'HEAD');
-    const exchange = new Exchange(environ, startResponse, hwm, fields, requestTarget(environ, pathMode));
+    const url = requestTarget(environ, pathMode);
+    const exchange = new Exchange(environ, startResponse, hwm, fields, url);
     const info = exchange.req as IncomingMessage & GatewayRequestInfo;
+    const scriptName = environ.SCRIPT_NAME;
     info.environ = environ;
-    info.scriptName = environ.SCRIPT_NAME;
+    info.scriptName = scriptName;
     info.baseUrl = mountPath(environ);
-    info.originalUrl = pathMode === 'full' ? (info.url ?? '/') : requestTarget(environ, 'full');
+    // At the root (SCRIPT_NAME '') the relative and the full target are the same string.
+    info.originalUrl = pathMode === 'full' || scriptName === '' ? url : requestTarget(environ, 'full');
     return exchange.run(server);
   };
 }

@@ -158,9 +158,17 @@ export function requestFields(environ: Environ): RequestFields | number {
   return { raw, framing: FRAMING_NONE, length: 0 };
 }
 
+/** A port param as a number: 1 to 15 decimal digits, else undefined. */
 export function portOf(v: unknown): number | undefined {
-  if (typeof v !== 'string' || !DIGITS.test(v)) return undefined;
-  return Number(v);
+  // A loop, not DIGITS.test: two of these run for every bridged request (REMOTE_PORT, SERVER_PORT).
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return undefined;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The socket facts apps read (`req.ip`, `req.protocol`, `ctx.ip`), from the environ. */
@@ -180,12 +188,15 @@ export interface SocketFacts {
  * (requestTimeoutMs); these keep apps that tune sockets working.
  */
 export abstract class EnvironSocket extends Duplex implements SocketFacts {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  remoteFamily: string | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  encrypted: true | undefined;
+  // `declare`: made by setSocketFacts' stores, in its order. As class fields they were each first
+  // defined as undefined on every socket (a define per field, through an inline cache that Node's
+  // many stream classes keep megamorphic in a real server), then stored again.
+  declare remoteAddress: string | undefined;
+  declare remotePort: number | undefined;
+  declare remoteFamily: string | undefined;
+  declare localAddress: string | undefined;
+  declare localPort: number | undefined;
+  declare encrypted: true | undefined;
 
   constructor(environ: Environ, options: DuplexOptions) {
     super(options);

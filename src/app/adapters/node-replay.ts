@@ -47,7 +47,7 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
  * writes its response into it. Carries the socket facts apps read (`remoteAddress`, `encrypted`).
  */
 class GatewaySocket extends EnvironSocket {
-  readonly exchange: Exchange;
+  declare readonly exchange: Exchange;
 
   constructor(exchange: Exchange, environ: Environ) {
     super(environ, { allowHalfOpen: true, decodeStrings: true });
