@@ -11,7 +11,8 @@ import type { Pair } from './paired.ts';
 import { fcgi, proxy, type Backend, type Target } from './stand.ts';
 import { median } from './wrk.ts';
 
-export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
+// `node`: a plain (req, res) hello, no framework (bench/peers/frameworks/node.ts): the bridge alone.
+export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono', 'node'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
 export const BRIDGES = ['direct', 'replay', 'lazy', 'eager'] as const;
 export type Bridge = (typeof BRIDGES)[number];

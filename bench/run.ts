@@ -3,7 +3,7 @@
 // postern, and the targets checked against ratios from this same run.
 // Usage: npm run bench -- [--runs 3] [--secs 6] [--conns 32,256] [--only a,b]
 //   [--scenario hello|post-1m|get-1m|frameworks] [--workers 1,2] [--node PATH] [--json out.json]
-//   [--frameworks express,koa,fastify,hono] [--bridges direct,replay,lazy,eager] [--cpu-prof DIR]
+//   [--frameworks express,koa,fastify,hono,node] [--bridges direct,replay,lazy,eager] [--cpu-prof DIR]
 //   (frameworks only; --cpu-prof: each backend writes a V8 CPU profile into DIR as it stops)
 //   [--client wrk|browser] (browser: every request carries a browser's 12 headers and a cookie,
 //   bench/hot-path-params.ts layout 2, instead of wrk's bare Host)

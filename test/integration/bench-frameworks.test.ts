@@ -1,5 +1,5 @@
 // The frameworks benchmark's stand, checked for what it serves rather than how fast: every hello
-// app (Express, Koa, Fastify, Hono) answers `Hello World` as text/plain through each path the bench
+// app (Express, Koa, Fastify, Hono, and a plain (req, res) one) answers `Hello World` as text/plain through each path the bench
 // measures: its own server behind nginx proxy_pass, and postern behind nginx fastcgi_pass keep_conn
 // with each bridge (direct and replay for the (req, res) apps, lazy and eager Request for Hono).
 // Real nginx and real processes, started as `npm run bench -- --scenario frameworks` starts them.
@@ -18,10 +18,11 @@ describe('frameworks bench apps', { timeout: 180_000 }, () => {
   test('the bench starts one backend per row and nginx in front of them', async () => {
     const backends = new Map(frameworkBackends(process.execPath, FRAMEWORKS, BRIDGES).map((b) => [b.name, b]));
     stand = await startStand(backends, targets);
-    // Own server and two bridges for each of Express, Koa, Fastify and Hono.
+    // Own server and two bridges for each of Express, Koa, Fastify, Hono and the plain (req, res) hello.
     assert.deepEqual(targets.map((t) => t.name), [
       'express/own', 'express/direct', 'express/replay', 'koa/own', 'koa/direct', 'koa/replay',
       'fastify/own', 'fastify/direct', 'fastify/replay', 'hono/own', 'hono/lazy', 'hono/eager',
+      'node/own', 'node/direct', 'node/replay',
     ]);
   });
 

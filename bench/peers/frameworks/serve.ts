@@ -1,11 +1,13 @@
 // A framework's hello app on its own node:http server, the way its users run it today: Express
-// `app.listen`, Koa `app.listen`, `fastify.listen`, Hono through @hono/node-server's `serve`.
-// Usage: node --import tsx bench/peers/frameworks/serve.ts express|koa|fastify|hono PORT
+// `app.listen`, Koa `app.listen`, `fastify.listen`, Hono through @hono/node-server's `serve`, and the
+// plain (req, res) hello on node:http's createServer.
+// Usage: node --import tsx bench/peers/frameworks/serve.ts express|koa|fastify|hono|node PORT
+import { createServer } from 'node:http';
 import { serve } from '@hono/node-server';
 
 const [name, portText] = process.argv.slice(2);
 const port = Number(portText);
-if (!Number.isInteger(port) || port <= 0) throw new Error('usage: serve.ts express|koa|fastify|hono PORT');
+if (!Number.isInteger(port) || port <= 0) throw new Error('usage: serve.ts express|koa|fastify|hono|node PORT');
 const host = '127.0.0.1';
 
 if (name === 'express') {
@@ -17,6 +19,9 @@ if (name === 'express') {
 } else if (name === 'fastify') {
   const { app } = await import('./fastify.ts');
   await app.listen({ port, host });
+} else if (name === 'node') {
+  const { app } = await import('./node.ts');
+  createServer(app).listen(port, host);
 } else if (name === 'hono') {
   const { app } = await import('./hono.ts');
   serve({ fetch: app.fetch, port, hostname: host });
