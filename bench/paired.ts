@@ -29,7 +29,7 @@ export interface PairedSetup {
   readonly nginxPid: number | undefined;
 }
 
-interface PairSample {
+export interface PairSample {
   readonly ref: WrkReport;
   readonly it: WrkReport;
   readonly refCpuUs: number;
@@ -60,18 +60,34 @@ async function runPair(pair: Pair, setup: PairedSetup, refFirst: boolean): Promi
   const i0 = treeCpuUs(itPid);
   const n0 = treeCpuUs(setup.nginxPid);
   const go = (t: string): Promise<WrkReport> => wrkAsync(setup.url(t), setup.secs, setup.conns, setup.script);
-  // Started in the same turn; which wrk is spawned first alternates between runs.
-  const [ref, it] = refFirst ? await Promise.all([go(pair.ref), go(pair.target)]) : (await Promise.all([go(pair.target), go(pair.ref)])).reverse() as [WrkReport, WrkReport];
+  // Both started in the same turn; which wrk is spawned first alternates between runs.
+  let ref: Promise<WrkReport>;
+  let it: Promise<WrkReport>;
+  if (refFirst) {
+    ref = go(pair.ref);
+    it = go(pair.target);
+  } else {
+    it = go(pair.target);
+    ref = go(pair.ref);
+  }
+  const [refReport, itReport] = await Promise.all([ref, it]);
   return {
-    ref, it,
-    refCpuUs: (treeCpuUs(refPid) - r0) / ref.requests,
-    itCpuUs: (treeCpuUs(itPid) - i0) / it.requests,
-    nginxUs: (treeCpuUs(setup.nginxPid) - n0) / (ref.requests + it.requests),
+    ref: refReport, it: itReport,
+    refCpuUs: (treeCpuUs(refPid) - r0) / refReport.requests,
+    itCpuUs: (treeCpuUs(itPid) - i0) / itReport.requests,
+    nginxUs: (treeCpuUs(setup.nginxPid) - n0) / (refReport.requests + itReport.requests),
   };
 }
 
-/** Runs every pair `runs` times (pairs in turn, odd runs in reverse order); returns the report's lines. */
-export async function runPaired(pairs: readonly Pair[], setup: PairedSetup): Promise<string[]> {
+export interface PairedResult {
+  /** The report, a line each. */
+  readonly lines: string[];
+  /** Every run of every pair, for --json. */
+  readonly runs: Array<{ readonly ref: string; readonly target: string; readonly samples: readonly PairSample[] }>;
+}
+
+/** Runs every pair `runs` times (pairs in turn, odd runs in reverse order). */
+export async function runPaired(pairs: readonly Pair[], setup: PairedSetup): Promise<PairedResult> {
   const samples = new Map<Pair, PairSample[]>(pairs.map((p) => [p, []]));
   // Warm-up: each pair once, 2 s, not counted.
   for (const p of pairs) await runPair(p, { ...setup, secs: 2 }, true);
@@ -92,5 +108,5 @@ export async function runPaired(pairs: readonly Pair[], setup: PairedSetup): Pro
     const errors = s.reduce((n, x) => n + x.ref.errors + x.it.errors, 0);
     lines.push(`${p.ref.padEnd(16)} ${p.target.padEnd(22)} ${median(s.map((x) => x.ref.rps)).toFixed(0).padStart(9)} ${median(s.map((x) => x.it.rps)).toFixed(0).padStart(7)} ${f(median(ratios)).padStart(6)} ${f(median(s.map((x) => x.refCpuUs)), 1).padStart(7)} ${f(median(s.map((x) => x.itCpuUs)), 1).padStart(6)} ${f(median(cpuRatios)).padStart(10)} ${f(median(s.map((x) => x.nginxUs)), 1).padStart(8)} ${String(errors).padStart(6)}  ${ratios.map((x) => f(x)).join(' ')}; ${cpuRatios.map((x) => f(x)).join(' ')}`);
   }
-  return lines;
+  return { lines, runs: pairs.map((p) => ({ ref: p.ref, target: p.target, samples: samples.get(p) ?? [] })) };
 }

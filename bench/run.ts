@@ -31,7 +31,7 @@ import { BRIDGES, FRAMEWORKS, frameworkBackends, frameworkPairs, frameworkSummar
 import { clientHttpHeaders } from './hot-path-params.ts';
 import { benchLock } from './lock.ts';
 import { reapedChildrenCpuUs, treeCpuUs } from './cpu.ts';
-import { runPaired, type Pair } from './paired.ts';
+import { runPaired, type Pair, type PairedResult } from './paired.ts';
 import { median, parseWrk, wrkArgs } from './wrk.ts';
 import { SERVER_NAME, fcgi, proxy, startStand, type Backend, type Stand, type Target } from './stand.ts';
 
@@ -228,9 +228,10 @@ async function main(): Promise<void> {
     if (args.paired !== undefined) {
       const pairs = pairsFor(args.paired, fw ? frameworkPairs(args.frameworks, args.bridges) : undefined, targets.map((t) => t.name));
       const backendOf = new Map(targets.map((t) => [t.name, t.backend]));
+      const json: Array<{ conns: number; runs: PairedResult['runs'] }> = [];
       for (const conns of args.conns) {
         const load0 = loadavg();
-        const lines = await runPaired(pairs, {
+        const { lines, runs } = await runPaired(pairs, {
           runs: args.runs, secs: args.secs, conns: Math.max(1, conns >> 1), script, nginxPid: nginx.pid,
           url: (t) => `http://127.0.0.1:${listens.get(t) ?? 0}${path}`,
           pid: (t) => pids.get(backendOf.get(t) ?? ''),
@@ -238,7 +239,9 @@ async function main(): Promise<void> {
         const load1 = loadavg();
         console.log(`\nscenario ${args.scenario}; load average ${load0.map((x) => x.toFixed(2)).join(' ')} → ${load1.map((x) => x.toFixed(2)).join(' ')}`);
         for (const line of lines) console.log(line);
+        json.push({ conns, runs });
       }
+      if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({ args, paired: json }, null, 2) + '\n');
       return;
     }
     for (const conns of args.conns) {
