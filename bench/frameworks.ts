@@ -123,7 +123,6 @@ function baseBin(): string {
 
 export interface FrameworkSample { readonly rps: number; readonly cpuUs: number }
 
-
 /**
  * The ratio table: per framework and bridge, postern's req/s ÷ the own server's, as a ratio of
  * medians and as the median of the runs' paired ratios (run r of postern over run r of the own

@@ -126,6 +126,22 @@ function own(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
+/**
+ * A decimal param's value (CONTENT_LENGTH, REMOTE_PORT, SERVER_PORT): 1 to 15 ASCII digits, so
+ * that the number is exact; -1 for anything else, an empty string or a non-string included. A loop,
+ * not a regex test and Number(): these run for every request.
+ */
+export function decimalParam(v: unknown): number {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /** Whether `environ` was made by `buildEnviron` (its input and signal may not exist yet). */
 export function isBuiltEnviron(environ: Environ): boolean {
   return environ instanceof PosternEnviron;

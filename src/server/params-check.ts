@@ -17,10 +17,10 @@
 // and SCGI refuse NUL while decoding).
 
 import { COMMON_ERRORS, ProtocolError } from '../../protocols/common/errors.ts';
+import { decimalParam } from '../environ.ts';
 
 // eslint-disable-next-line no-control-regex
 const BAD_NAME = /[\x00-\x20\x7f]/;
-const DECIMAL = /^[0-9]{1,15}$/;
 
 function describe(s: string): string {
   return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
@@ -56,7 +56,7 @@ export function checkParams(params: readonly string[], requestId: number, nulFre
       return new ProtocolError(COMMON_ERRORS.BAD_PARAM, `the value of ${describe(name)} holds NUL, CR or LF`, { requestId, httpStatus: 400 });
     }
     if (name === 'CONTENT_LENGTH') {
-      if (value !== '' && !DECIMAL.test(value)) {
+      if (value !== '' && decimalParam(value) < 0) {
         return new ProtocolError(COMMON_ERRORS.BAD_CONTENT_LENGTH, `CONTENT_LENGTH ${describe(value)} is not a decimal number`, { requestId, httpStatus: 400 });
       }
       if (length !== undefined && length !== value) {

@@ -7,6 +7,7 @@ import { ProtocolError } from '../../protocols/common/errors.ts';
 import { ROLE } from '../../protocols/common/events.ts';
 import type { HeaderList } from '../../protocols/common/head.ts';
 import type { Environ, Protocol, RoleName } from '../app/types.ts';
+import { decimalParam } from '../environ.ts';
 import type { AccessRecord } from '../log/types.ts';
 import type { ServeContext } from './context.ts';
 
@@ -51,13 +52,7 @@ export function cannedAnswer(status: number): CannedAnswer {
 
 /** CONTENT_LENGTH as a number; -1 when absent, empty or not a decimal number. */
 export function declaredLength(environ: Environ): number {
-  const v = environ.CONTENT_LENGTH;
-  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return -1;
-  }
-  return Number(v);
+  return decimalParam(environ.CONTENT_LENGTH);
 }
 
 function str(v: unknown): string {

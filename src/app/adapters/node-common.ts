@@ -6,6 +6,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { AppBody, Environ, StartResponse } from '../types.ts';
 import { isFieldValue, isToken } from '../../../protocols/common/head.ts';
+import { decimalParam } from '../../environ.ts';
 import type { TargetPath } from './target.ts';
 
 export type NodeNext = (err?: unknown) => void;
@@ -96,8 +97,6 @@ function fieldName(cgiName: string): string | null {
   return name;
 }
 
-const DIGITS = /^[0-9]{1,15}$/;
-
 /** Body framing of the request as node:http presents it: none, exactly N bytes, or chunked (length unknown). */
 export const FRAMING_NONE = 0;
 export const FRAMING_FIXED = 1;
@@ -146,8 +145,8 @@ export function requestFields(environ: Environ): RequestFields | number {
   }
   const length = environ.CONTENT_LENGTH;
   if (typeof length === 'string' && length !== '') {
-    if (!DIGITS.test(length)) return 400;
-    const n = Number(length);
+    const n = decimalParam(length);
+    if (n < 0) return 400;
     raw.push('content-length', String(n));
     return { raw, framing: n > 0 ? FRAMING_FIXED : FRAMING_NONE, length: n };
   }
@@ -160,15 +159,8 @@ export function requestFields(environ: Environ): RequestFields | number {
 
 /** A port param as a number: 1 to 15 decimal digits, else undefined. */
 export function portOf(v: unknown): number | undefined {
-  // A loop, not DIGITS.test: two of these run for every bridged request (REMOTE_PORT, SERVER_PORT).
-  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return undefined;
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    const d = v.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return undefined;
-    n = n * 10 + d;
-  }
-  return n;
+  const n = decimalParam(v);
+  return n < 0 ? undefined : n;
 }
 
 /** The socket facts apps read (`req.ip`, `req.protocol`, `ctx.ip`), from the environ. */
