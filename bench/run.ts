@@ -10,8 +10,9 @@
 //   BENCH_BASELINE=DIR (frameworks): every postern row also runs from another built checkout's
 //   bin/postern.js, as `<bridge>@base`, interleaved in the same run (a before/after on the same moment)
 //   [--paired REF] instead of the runs in turn, each target is loaded at the same moment as REF, each
-//   with half of --conns (bench/paired.ts); with --scenario frameworks REF is `own`: each
-//   framework's own server
+//   with half of --conns (bench/paired.ts); with --scenario frameworks REF is `own` (each
+//   framework's own server with its postern rows) or one row's name, e.g. `node/direct@base` with
+//   BENCH_BASELINE for a before/after whose two builds meet the same moments
 // --workers: one postern per count (`postern` is 1 worker, `postern-w2` 2 …), all in the same run.
 // --node: the Node binary for postern and the Node peers (e.g. Node 24's, see BENCHMARKS.md).
 // --variant NAME=FLAGS (repeatable): one more postern per worker count started with these extra flags
@@ -301,15 +302,13 @@ async function main(): Promise<void> {
 }
 
 /**
- * --paired REF: every selected target with REF (`own` in the frameworks scenario: each framework's
- * own server with its postern rows).
+ * --paired REF: every other selected target with REF; in the frameworks scenario REF may also be
+ * `own`, which pairs each framework's own server with its postern rows.
  */
 function pairsFor(ref: string, frameworkPairs: readonly Pair[] | undefined, names: readonly string[]): Pair[] {
-  if (frameworkPairs !== undefined) {
-    if (ref !== 'own') throw new Error('--paired: with --scenario frameworks the reference is `own`');
-    return frameworkPairs.filter((p) => names.includes(p.ref) && names.includes(p.target));
-  }
-  if (!names.includes(ref)) throw new Error(`--paired: ${ref} is not one of this run's targets (${names.join(', ')})`);
+  if (frameworkPairs !== undefined && ref === 'own') return frameworkPairs.filter((p) => names.includes(p.ref) && names.includes(p.target));
+  const own = frameworkPairs === undefined ? '' : '`own` or ';
+  if (!names.includes(ref)) throw new Error(`--paired: ${ref} is not ${own}one of this run's targets (${names.join(', ')})`);
   return names.filter((n) => n !== ref).map((target) => ({ ref, target }));
 }
 
