@@ -104,7 +104,7 @@ export function frameworkPairs(frameworks: readonly Framework[], bridges: readon
  * comparison shares the machine's moment. BENCHMARKS.md ("Calibrating the baseline rows") sizes
  * its bias.
  */
-const baseline = process.env['BENCH_BASELINE'];
+export const baseline = process.env['BENCH_BASELINE'];
 
 interface BridgeRow { readonly name: string; readonly bridge: Bridge; readonly base: boolean }
 
@@ -115,8 +115,8 @@ function rowsOf(fw: Framework, bridges: readonly Bridge[]): BridgeRow[] {
   ]);
 }
 
-/** The baseline checkout's bin/postern.js (which runs its dist/). */
-function baseBin(): string {
+/** The baseline checkout's bin/postern.js (which runs its dist/); the hello scenario's `postern@base` too. */
+export function baseBin(): string {
   if (baseline === undefined || !existsSync(join(baseline, 'dist/src/cli.js'))) throw new Error(`BENCH_BASELINE: no built checkout at ${String(baseline)} (dist/src/cli.js)`);
   return join(baseline, 'bin/postern.js');
 }

@@ -7,8 +7,10 @@
 //   (frameworks only; --cpu-prof: each backend writes a V8 CPU profile into DIR as it stops)
 //   [--client wrk|browser] (browser: every request carries a browser's 12 headers and a cookie,
 //   bench/hot-path-params.ts layout 2, instead of wrk's bare Host)
-//   BENCH_BASELINE=DIR (frameworks): every postern row also runs from another built checkout's
-//   bin/postern.js, as `<bridge>@base`, interleaved in the same run (a before/after on the same moment)
+//   BENCH_BASELINE=DIR: every postern row also runs from another built checkout's bin/postern.js,
+//   interleaved in the same run (a before/after on the same moment): `<bridge>@base` in the
+//   frameworks scenario, `postern@base/fcgi` … (each worker count, no variants) in the others;
+//   with --paired postern@base/fcgi the two builds are loaded at once and their CPU compared
 //   [--paired REF] instead of the runs in turn, each target is loaded at the same moment as REF, each
 //   with half of --conns (bench/paired.ts); with --scenario frameworks REF is `own` (each
 //   framework's own server with its postern rows) or one row's name, e.g. `node/direct@base` with
@@ -28,7 +30,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { renderTemplate } from '../test/helpers/front/render.ts';
 import { repoRoot } from '../test/helpers/front/root.ts';
-import { BRIDGES, FRAMEWORKS, frameworkBackends, frameworkPairs, frameworkSummary, frameworkTargets, parseList, type Bridge, type Framework } from './frameworks.ts';
+import { baseBin, baseline, BRIDGES, FRAMEWORKS, frameworkBackends, frameworkPairs, frameworkSummary, frameworkTargets, parseList, type Bridge, type Framework } from './frameworks.ts';
 import { clientHttpHeaders } from './hot-path-params.ts';
 import { benchLock } from './lock.ts';
 import { reapedChildrenCpuUs, treeCpuUs } from './cpu.ts';
@@ -104,19 +106,27 @@ const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`
 
 const pn = (workers: number): string => (workers === 1 ? 'postern' : `postern-w${workers}`);
 
-/** Every postern to start: each worker count, plain and with each variant's flags. */
-function posternsFor(workerCounts: readonly number[], variants: readonly Variant[]): Array<{ name: string; workers: number; flags: readonly string[] }> {
-  return workerCounts.flatMap((workers) => [{ name: '', flags: [] as readonly string[] }, ...variants]
-    .map((v) => ({ name: v.name === '' ? pn(workers) : `${pn(workers)}+${v.name}`, workers, flags: v.flags })));
+/**
+ * Every postern to start: each worker count, plain and with each variant's flags, and plain from
+ * the BENCH_BASELINE checkout (`postern@base`) when one is given.
+ */
+function posternsFor(workerCounts: readonly number[], variants: readonly Variant[]): Array<{ name: string; workers: number; flags: readonly string[]; bin: string }> {
+  const bin = join(root, 'bin/postern.js');
+  return workerCounts.flatMap((workers) => [
+    ...[{ name: '', flags: [] as readonly string[] }, ...variants]
+      .map((v) => ({ name: v.name === '' ? pn(workers) : `${pn(workers)}+${v.name}`, workers, flags: v.flags, bin })),
+    ...(baseline === undefined ? [] : [{ name: `${pn(workers)}@base`, workers, flags: [] as readonly string[], bin: baseBin() }]),
+  ]);
 }
 
 function backends(node: string, workerCounts: readonly number[], variants: readonly Variant[]): Backend[] {
-  const posterns: Backend[] = posternsFor(workerCounts, variants).map(({ name, workers, flags }) => ({
+  const posterns: Backend[] = posternsFor(workerCounts, variants).map(({ name, workers, flags, bin }) => ({
     name, ports: {}, probe: ['fastcgi', 'http'], available: () => existsSync(join(root, 'dist/src/cli.js')),
     start: function () {
       const l = this.ports;
-      // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build).
-      return spawn(node, [...tsx, join(root, 'bin/postern.js'),
+      // The mounts are .ts files, hence tsx; postern itself runs from dist/ (npm run build). A
+      // baseline postern serves this checkout's mounts too, so both builds run the same apps.
+      return spawn(node, [...tsx, bin,
         '--fastcgi', `127.0.0.1:${l['fastcgi']}`, '--scgi', `127.0.0.1:${l['scgi']}`, '--uwsgi', `127.0.0.1:${l['uwsgi']}`, '--http', `127.0.0.1:${l['http']}`,
         '--workers', String(workers), '--log-level', 'warn', ...flags,
         '--mount', '/=examples/cherrypy-style.ts#one', '--mount', '/par=examples/cherrypy-style.ts#two', '--mount', '/bench=bench/apps.ts#bench'], { stdio: 'ignore', cwd: root, detached: true });

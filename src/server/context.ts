@@ -16,9 +16,10 @@ import type { Protocol } from '../app/types.ts';
 import { resolveLimits } from './options.ts';
 import type { HandoffSink } from './handoff.ts';
 import { fastCgiDecoderOptions, type FastCgiDecoderOptions } from '../../protocols/fastcgi/index.ts';
+import { LiveList, type LiveMember } from './live-list.ts';
 
 /** One live connection, as the registry sees it. */
-export interface Tracked {
+export interface Tracked extends LiveMember {
   /** Requests started on this connection and not yet finished. */
   readonly inFlight: number;
   /** Checks this connection's deadlines against the coarse clock. */
@@ -119,7 +120,7 @@ export class ServeContext {
   readonly #overloadLog = new LogThrottle();
   readonly #deniedLog = new LogThrottle();
 
-  readonly #live = new Set<Tracked>();
+  readonly #live = new LiveList<Tracked>();
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #every: number = 0;
   #lastSweep: number = this.now;
@@ -222,12 +223,12 @@ export class ServeContext {
   /** Begins a graceful stop: every connection finishes what it has in flight, then closes. */
   drain(): void {
     this.draining = true;
-    for (const c of [...this.#live]) c.drain();
+    for (const c of this.#live.snapshot()) c.drain();
   }
 
   /** Destroys every connection now. */
   destroyAll(): void {
-    for (const c of [...this.#live]) c.destroy();
+    for (const c of this.#live.snapshot()) c.destroy();
   }
 
   /** Resolves when no connection is left. */
@@ -275,7 +276,7 @@ export class ServeContext {
   /** Checks every connection's deadlines (the sweep; after a stall, once the waiting I/O was read). */
   sweepConnections(): void {
     const now = this.now;
-    for (const c of this.#live) c.sweep(now);
+    for (const c of this.#live.snapshot()) c.sweep(now);
   }
 }
 

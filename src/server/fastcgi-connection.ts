@@ -70,6 +70,8 @@ function closeIfIdle(conn: FastCgiConnection): void {
 
 /** Serves one accepted socket as a FastCGI connection until it closes. */
 export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, InputOwner {
+  /** Its slot in the server's list of live connections (src/server/live-list.ts); -1 when in none. */
+  liveSlot = -1;
   readonly #socket: Socket;
   readonly #ctx: ServeContext;
   readonly #decoder: FastCgiDecoder;

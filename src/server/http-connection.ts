@@ -150,6 +150,8 @@ function onClientError(ctx: ServeContext, err: NodeJS.ErrnoException, socket: So
 
 /** One HTTP connection as the registry sees it. */
 export class HttpConnection implements Tracked {
+  /** Its slot in the server's list of live connections (src/server/live-list.ts); -1 when in none. */
+  liveSlot = -1;
   readonly socket: Socket;
   readonly exchanges = new Set<HttpExchange>();
   readonly #ctx: ServeContext;

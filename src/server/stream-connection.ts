@@ -43,6 +43,8 @@ function flushHeld(conn: StreamConnection): void {
 
 /** Serves one accepted socket as an SCGI or uwsgi connection: one request, then close. */
 export class StreamConnection implements SocketEvents, DecoderSink, Responder, Tracked, InputOwner, AbortNotifier {
+  /** Its slot in the server's list of live connections (src/server/live-list.ts); -1 when in none. */
+  liveSlot = -1;
   readonly #socket: Socket;
   readonly #ctx: ServeContext;
   readonly #protocol: StreamProtocol;
