@@ -52,7 +52,14 @@ export interface ExposeOptions {
   readonly kwargs?: readonly string[];
 }
 
-const EXPOSED = new WeakMap<object, ExposeOptions>();
+/** What `expose()` recorded for a handler, in the form dispatch reads it per request. */
+interface Exposed {
+  readonly maxArgs: number | undefined;
+  /** The keyword names allowed; undefined = any. */
+  readonly allowed: ReadonlySet<string> | undefined;
+}
+
+const EXPOSED = new WeakMap<object, Exposed>();
 
 /**
  * Marks a function as a page handler (CherryPy's `@cherrypy.expose`) and returns it. Works on a
@@ -60,7 +67,8 @@ const EXPOSED = new WeakMap<object, ExposeOptions>();
  */
 export function expose<F extends Handler>(fn: F, options: ExposeOptions = {}): F {
   if (typeof fn !== 'function') throw new TypeError('postern: expose() takes a function');
-  EXPOSED.set(fn, Object.freeze({ ...options }));
+  // The allowed names as a set once, not one per request.
+  EXPOSED.set(fn, Object.freeze({ maxArgs: options.maxArgs, allowed: options.kwargs === undefined ? undefined : new Set(options.kwargs) }));
   return fn;
 }
 
@@ -105,7 +113,12 @@ export class ResponseHeaders {
       return this;
     }
     (this.#list[i] as [string, string])[1] = value;
-    this.#list = this.#list.filter(([n], j) => j <= i || n.toLowerCase() !== lower);
+    for (let j = i + 1; j < this.#list.length; j++) {
+      if ((this.#list[j] as [string, string])[0].toLowerCase() === lower) {
+        this.#list = this.#list.filter(([n], k) => k <= i || n.toLowerCase() !== lower);
+        break;
+      }
+    }
     return this;
   }
 
@@ -176,10 +189,23 @@ interface Found {
   readonly isIndex: boolean;
 }
 
+/** The non-empty segments of `path` between slashes (`split('/')` without the empty ones). */
+function pathSegments(path: string): string[] {
+  const out: string[] = [];
+  let from = 0;
+  while (from <= path.length) {
+    let to = path.indexOf('/', from);
+    if (to === -1) to = path.length;
+    if (to > from) out.push(path.slice(from, to));
+    from = to + 1;
+  }
+  return out;
+}
+
 /** CherryPy 18 `Dispatcher.find_handler`, without `_cp_dispatch` and config. */
 export function findHandler(root: object, pathInfo: string): Found | undefined {
-  const segments = pathInfo.split('/').filter((s) => s !== '');
-  const fullpath = [...segments, 'index'];
+  const fullpath = pathSegments(pathInfo);
+  fullpath.push('index');
   // [parent, node, segments left after it]
   const trail: Array<[unknown, unknown, number]> = [[undefined, root, fullpath.length]];
   let node: unknown = root;
@@ -229,68 +255,105 @@ function isText(v: unknown): v is string {
  */
 export function objectApp(root: object, options: ObjectAppOptions = {}): NativeApp {
   const maxFormBytes = options.maxFormBytes ?? DEFAULT_MAX_FORM_BYTES;
-  const app: NativeApp = async (environ, startResponse) => {
+  // Not async: a GET (no form body to read) to a handler that answers at once is dispatched and
+  // answered without a promise, as the runner allows (RUN_SETTLED, src/app/run.ts); only reading a
+  // form body or a handler's own promise takes one. The example tree's "Hello World" behind
+  // nginx, one connection per request, had paid a promise, an await and a tick per request.
+  const app: NativeApp = (environ, startResponse) => {
     const pathInfo = fromByteString(environ.PATH_INFO);
     const found = findHandler(root, pathInfo);
     if (found === undefined) return plain(startResponse, 404, 'Not Found\n');
-    const spec = EXPOSED.get(found.handler) ?? {};
-    if (spec.maxArgs !== undefined && found.args.length > spec.maxArgs) return plain(startResponse, 404, 'Not Found\n');
+    const spec = EXPOSED.get(found.handler);
+    if (spec?.maxArgs !== undefined && found.args.length > spec.maxArgs) return plain(startResponse, 404, 'Not Found\n');
     if (found.isIndex && !pathInfo.endsWith('/')) {
       const qs = environ.QUERY_STRING;
       const location = encodePath(joinPath(environ.SCRIPT_NAME, environ.PATH_INFO) + '/') + (qs === '' ? '' : `?${qs}`);
       return plain(startResponse, 301, 'Moved Permanently\n', [['Location', location]]);
     }
-
     let kwargs: Kwargs;
-    let bodyNames: ReadonlySet<string> = EMPTY_SET;
     try {
       kwargs = parseQuery(environ.QUERY_STRING);
-      const method = environ.REQUEST_METHOD;
-      if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
-        const form = await parseFormBody(environ['postern.input'], environ.CONTENT_TYPE, environ.CONTENT_LENGTH, maxFormBytes);
-        if (form !== undefined) {
-          bodyNames = new Set(form.keys());
-          for (const [k, v] of form) addKwarg(kwargs, k, v);
-        }
-      }
     } catch (err) {
-      if (err instanceof ProtocolError && err.httpStatus !== 0) return plain(startResponse, err.httpStatus, `${STATUS_CODES[err.httpStatus] ?? 'Error'}\n`);
-      throw err;
+      return refused(err, startResponse);
     }
-    if (spec.kwargs !== undefined) {
-      const allowed = new Set(spec.kwargs);
-      let status = 0;
-      for (const name of kwargs.keys()) {
-        if (allowed.has(name)) continue;
-        if (!bodyNames.has(name)) {
-          status = 404;
-          break;
-        }
-        status = 400;
-      }
-      if (status !== 0) return plain(startResponse, status, `${STATUS_CODES[status] ?? ''}\n`);
-    }
-
-    const response = new DispatchResponse();
-    const ctx: DispatchContext = new Context(environ, new Request(environ, pathInfo), response);
-    let result: HandlerResult;
-    try {
-      result = await found.handler.call(found.self, found.args, kwargs, ctx);
-    } catch (err) {
-      if (err instanceof HTTPError) return plain(startResponse, err.status, `${err.message}\n`);
-      throw err;
-    }
-    const headers = response.headers;
-    const textual = isText(result) || (typeof result === 'object' && result !== null && !(result instanceof Uint8Array));
-    const type = headers.get('Content-Type');
-    // CherryPy's encode tool: a text/* type of a text body gains its charset, with no space.
-    if (textual && type !== undefined && type.toLowerCase().startsWith('text/') && !type.toLowerCase().includes('charset')) {
-      headers.set('Content-Type', `${type};charset=utf-8`);
-    }
-    startResponse(statusLine(response.status), headers.entries());
-    return result as AppBody | Iterable<BodyChunk>;
+    const method = environ.REQUEST_METHOD;
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') return withForm(found, spec, kwargs, environ, pathInfo, startResponse, maxFormBytes);
+    return callHandler(found, spec, kwargs, EMPTY_SET, environ, pathInfo, startResponse);
   };
   return native(app);
+}
+
+/** A request's query or form that could not be read: its status, or rethrown. */
+function refused(err: unknown, startResponse: StartResponse): string {
+  if (err instanceof ProtocolError && err.httpStatus !== 0) return plain(startResponse, err.httpStatus, `${STATUS_CODES[err.httpStatus] ?? 'Error'}\n`);
+  throw err;
+}
+
+/** POST, PUT, PATCH: the urlencoded or multipart body joins the query's kwargs, then the handler runs. */
+async function withForm(found: Found, spec: Exposed | undefined, kwargs: Kwargs, environ: Environ, pathInfo: string, startResponse: StartResponse, maxFormBytes: number): Promise<AppBody | Iterable<BodyChunk>> {
+  let bodyNames: ReadonlySet<string> = EMPTY_SET;
+  try {
+    const form = await parseFormBody(environ['postern.input'], environ.CONTENT_TYPE, environ.CONTENT_LENGTH, maxFormBytes);
+    if (form !== undefined) {
+      bodyNames = new Set(form.keys());
+      for (const [k, v] of form) addKwarg(kwargs, k, v);
+    }
+  } catch (err) {
+    return refused(err, startResponse);
+  }
+  return callHandler(found, spec, kwargs, bodyNames, environ, pathInfo, startResponse);
+}
+
+/** The kwargs checked against what the handler takes, then the handler called and its answer started. */
+function callHandler(found: Found, spec: Exposed | undefined, kwargs: Kwargs, bodyNames: ReadonlySet<string>, environ: Environ, pathInfo: string, startResponse: StartResponse): AppBody | Iterable<BodyChunk> | Promise<AppBody | Iterable<BodyChunk>> {
+  const allowed = spec?.allowed;
+  if (allowed !== undefined && kwargs.size > 0) {
+    let status = 0;
+    for (const name of kwargs.keys()) {
+      if (allowed.has(name)) continue;
+      if (!bodyNames.has(name)) {
+        status = 404;
+        break;
+      }
+      status = 400;
+    }
+    if (status !== 0) return plain(startResponse, status, `${STATUS_CODES[status] ?? ''}\n`);
+  }
+  const response = new DispatchResponse();
+  const ctx: DispatchContext = new Context(environ, new Request(environ, pathInfo), response);
+  let result: HandlerResult | Promise<HandlerResult>;
+  try {
+    result = found.handler.call(found.self, found.args, kwargs, ctx);
+  } catch (err) {
+    return handlerFailed(err, startResponse);
+  }
+  if (isThenable(result)) {
+    return Promise.resolve(result).then((settled) => answer(settled, response, startResponse), (err: unknown) => handlerFailed(err, startResponse));
+  }
+  return answer(result, response, startResponse);
+}
+
+function isThenable(v: unknown): v is PromiseLike<HandlerResult> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** An HTTPError a handler threw becomes its answer; anything else goes to the runner (a 500). */
+function handlerFailed(err: unknown, startResponse: StartResponse): string {
+  if (err instanceof HTTPError) return plain(startResponse, err.status, `${err.message}\n`);
+  throw err;
+}
+
+/** Starts the handler's answer with the status and headers it set. */
+function answer(result: HandlerResult, response: DispatchResponse, startResponse: StartResponse): AppBody | Iterable<BodyChunk> {
+  const headers = response.headers;
+  const textual = isText(result) || (typeof result === 'object' && result !== null && !(result instanceof Uint8Array));
+  const type = headers.get('Content-Type');
+  // CherryPy's encode tool: a text/* type of a text body gains its charset, with no space.
+  if (textual && type !== undefined && type.toLowerCase().startsWith('text/') && !type.toLowerCase().includes('charset')) {
+    headers.set('Content-Type', `${type};charset=utf-8`);
+  }
+  startResponse(statusLine(response.status), headers.entries());
+  return result as AppBody | Iterable<BodyChunk>;
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();

@@ -268,3 +268,65 @@ test('ctx.signal is the request\'s AbortSignal, read when the handler asks', asy
   // Aborted before it started: either nothing ran, or the handler saw its signal aborted.
   assert.ok(late.text === '' || late.text === 'true true true', late.text);
 });
+
+test('a GET to a handler that answers at once is answered without a promise; async work takes one', async () => {
+  const app = objectApp(new Root(), { maxFormBytes: 64 });
+  const call = (method: string, path: string, query = ''): { body: unknown; heads: string[] } => {
+    const heads: string[] = [];
+    const environ = { REQUEST_METHOD: method, PATH_INFO: path, QUERY_STRING: query, SCRIPT_NAME: '', CONTENT_TYPE: '', CONTENT_LENGTH: '' } as unknown as Parameters<typeof app>[0];
+    const body = app(environ, (status) => {
+      heads.push(status);
+      return () => undefined;
+    });
+    return { body, heads };
+  };
+  // Answered on return: the head is started and the body is the handler's own value.
+  const hello = call('GET', '/');
+  assert.equal(hello.body, 'root index');
+  assert.deepEqual(hello.heads, ['200 OK']);
+  const teapot = call('GET', '/teapot');
+  assert.equal(teapot.body, 'no entry\n');
+  assert.deepEqual(teapot.heads, ['403 Forbidden']);
+  assert.deepEqual(call('GET', '/strict', 'b=1').heads, ['404 Not Found']);
+  assert.deepEqual(call('GET', '/nowhere/x/y').heads, ['200 OK']);
+  // A handler's synchronous failure reaches the runner as a throw, as a rejection did (a 500).
+  assert.throws(() => call('GET', '/crash'), /bug/);
+  // A handler's promise is followed: its value, or its HTTPError as the answer.
+  class Later {
+    index = expose(async () => {
+      await Promise.resolve();
+      return 'later';
+    });
+    denied = expose(() => Promise.reject(new HTTPError(401)));
+  }
+  const later = objectApp(new Later());
+  const heads: string[] = [];
+  const push = (status: string): (() => void) => {
+    heads.push(status);
+    return () => undefined;
+  };
+  const environ = (path: string): Parameters<typeof later>[0] => ({ REQUEST_METHOD: 'GET', PATH_INFO: path, QUERY_STRING: '', SCRIPT_NAME: '' }) as unknown as Parameters<typeof later>[0];
+  const pending = later(environ('/'), push);
+  assert.ok(pending instanceof Promise);
+  assert.deepEqual(heads, [], 'no head before the handler settled');
+  assert.equal(await pending, 'later');
+  const denied = later(environ('/denied'), push);
+  assert.ok(denied instanceof Promise);
+  assert.equal(await denied, 'Unauthorized\n');
+  assert.deepEqual(heads, ['200 OK', '401 Unauthorized']);
+  // A form body is read before the handler runs, so a POST always takes a promise.
+  const post = await req({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+  assert.equal(post.status, 200);
+  assert.equal(post.text, JSON.stringify({ args: [], kwargs: [['a', '1']], method: 'POST' }));
+});
+
+test('findHandler splits the path as split("/") without empty segments', () => {
+  const root = new Root();
+  for (const [path, args] of [['/', []], ['//a//b/', ['a', 'b']], ['a', ['a']], ['/x/', ['x']], ['', []], ['///', []]] as const) {
+    const found = findHandler(root, path);
+    assert.ok(found !== undefined, path);
+    if (args.length > 0) assert.deepEqual(found.args, args, path);
+  }
+  assert.deepEqual(findHandler(root, '/blog/post/one')?.args, ['one']);
+  assert.deepEqual(findHandler(root, '/q/r//s')?.args, ['q', 'r', 's']);
+});
