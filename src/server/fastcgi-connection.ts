@@ -27,7 +27,7 @@ import { asProtocolError, cannedAnswer, declaredLength, requestFinished, ROLE_NA
 import { dispatchWithStatus } from '../status/endpoint.ts';
 import { fastcgiOverloaded } from './admission.ts';
 import { checkParams } from './params-check.ts';
-import { listenToSocket, type SocketEvents } from './socket-events.ts';
+import { endWhenFlushed, listenToSocket, type SocketEvents } from './socket-events.ts';
 import { IdSlots } from '../../protocols/common/id-slots.ts';
 
 /** Unread body bytes one multiplexed request may hold before the shared socket is paused. */
@@ -95,6 +95,13 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
   #corked = false;
   /** Close once no request is in flight (KEEP_CONN clear, an error, or a graceful stop). */
   #closing = false;
+  /**
+   * A BEGIN_REQUEST without FCGI_KEEP_CONN came: the connection closes after its answer. With
+   * `#inputsOpen` it tells when the peer has sent everything it will (see #endSocket).
+   */
+  #oneShot = false;
+  /** Requests begun whose FCGI_STDIN (and FCGI_DATA for a filter) has not ended yet. */
+  #inputsOpen = 0;
   /** Our side has ended (socket.end()); nothing more is written. */
   #ended = false;
   /** The socket is gone. */
@@ -191,6 +198,7 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
   // ---- DecoderSink ---------------------------------------------------------------------------
 
   request(head: RequestHead): void {
+    this.#inputsOpen += head.role === FCGI_ROLE.FILTER ? 2 : 1;
     const bad = checkParams(head.params, head.id, true);
     if (bad !== undefined) {
       this.error(bad);
@@ -198,7 +206,7 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
     }
     const ctx = this.#ctx;
     const role = ROLE_NAMES[head.role];
-    if (head.keepConn === false) this.#closing = true;
+    if (head.keepConn === false) this.#closing = this.#oneShot = true;
     if (role === undefined || !ctx.tree.hasRole(role)) {
       // §5.5: a role this tree has no app for is refused; the id never becomes active for the app.
       this.write(encodeEndRequest(head.id, 0, FCGI_PROTOCOL_STATUS.UNKNOWN_ROLE));
@@ -245,6 +253,7 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
   }
 
   bodyEnd(id: number): void {
+    this.#inputsOpen--;
     this.#requests.get(id)?.bodyEnded();
   }
 
@@ -254,6 +263,7 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
   }
 
   dataEnd(id: number): void {
+    this.#inputsOpen--;
     this.#requests.get(id)?.data?.finish();
   }
 
@@ -465,6 +475,14 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
     this.#setPhase(LINGER);
     const s = this.#socket;
     s.end();
+    if (this.#oneShot && this.#inputsOpen === 0 && this.#blocked === 0 && !this.#decoder.partial) {
+      // Without KEEP_CONN, every request's input complete and no record begun: the peer has sent
+      // all it will, so the socket closes once the answer and our FIN are out, without waiting
+      // for its FIN (see endWhenFlushed). Idle keep-alive connections closed by a timeout or a
+      // stop keep reading instead: a request may be on its way.
+      endWhenFlushed(s);
+      return;
+    }
     // Keep reading what the peer still sends so a close with unread data does not turn into an
     // RST that truncates the response we just wrote (Go child.go, issue 4183).
     if (this.#blocked > 0) {

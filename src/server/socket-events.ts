@@ -42,3 +42,19 @@ export function listenToSocket(socket: Socket, connection: SocketEvents): void {
   socket.on('close', onClose);
   socket.on('drain', onDrain);
 }
+
+function destroyOnFinish(this: Socket): void {
+  this.destroy();
+}
+
+/**
+ * Closes `socket`, whose side was just ended, once what was written and the FIN have left (at
+ * once if 'finish' was already emitted, else on it: node:net's `destroySoon`, with a shared
+ * listener instead of a `once` wrapper per connection).
+ * Only for a connection whose peer has sent all it will send: the receive queue is empty, so the
+ * close is a FIN, never an RST that could cut the response short (Go child.go, issue 4183).
+ */
+export function endWhenFlushed(socket: Socket): void {
+  if (socket.writableFinished) socket.destroy();
+  else socket.on('finish', destroyOnFinish);
+}

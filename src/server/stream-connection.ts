@@ -17,7 +17,7 @@ import { asBuildBase, environBase, protocolErrorMeta } from './fastcgi-connectio
 import type { RequestInput, InputOwner } from './request-input.ts';
 import { RequestSource } from './request-source.ts';
 import { checkParams } from './params-check.ts';
-import { listenToSocket, type SocketEvents } from './socket-events.ts';
+import { endWhenFlushed, listenToSocket, type SocketEvents } from './socket-events.ts';
 import { RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import { asProtocolError, cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
 import { dispatchWithStatus } from '../status/endpoint.ts';
@@ -67,6 +67,8 @@ export class StreamConnection implements SocketEvents, DecoderSink, Responder, T
   #aborted = false;
   #ended = false;
   #closed = false;
+  /** The request arrived whole (head and body): the peer has nothing more to send. */
+  #inputDone = false;
   #isHead = false;
   #status = 0;
   #bytes = 0;
@@ -218,6 +220,7 @@ export class StreamConnection implements SocketEvents, DecoderSink, Responder, T
   }
 
   bodyEnd(): void {
+    this.#inputDone = true;
     this.#source?.finish();
   }
 
@@ -460,6 +463,14 @@ export class StreamConnection implements SocketEvents, DecoderSink, Responder, T
     // The held answer goes out with the end: one write, then the FIN.
     if (held !== undefined && !this.#aborted) s.end(held);
     else s.end();
+    if (this.#inputDone) {
+      // The whole request was read and the peer sends nothing after it: the socket is closed as
+      // soon as the answer and our FIN are out, without waiting for the peer's FIN (the kernel
+      // finishes the close). A front server reads to our FIN, then closes its end. This saves the
+      // wake-up, the read and the 'end' handling of that FIN (see endWhenFlushed).
+      endWhenFlushed(s);
+      return;
+    }
     // Read and drop what the peer still sends (an unread body) so closing does not reset the
     // connection under the response (Go child.go, issue 4183).
     const input = this.#source?.made;
