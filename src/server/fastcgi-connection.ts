@@ -27,7 +27,7 @@ import { asProtocolError, cannedAnswer, declaredLength, requestFinished, ROLE_NA
 import { dispatchWithStatus } from '../status/endpoint.ts';
 import { fastcgiOverloaded } from './admission.ts';
 import { checkParams } from './params-check.ts';
-import { endWhenFlushed, listenToSocket, type SocketEvents } from './socket-events.ts';
+import { closeAfterWrites, listenToSocket, type SocketEvents } from './socket-events.ts';
 import { IdSlots } from '../../protocols/common/id-slots.ts';
 
 /** Unread body bytes one multiplexed request may hold before the shared socket is paused. */
@@ -102,6 +102,12 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
   #oneShot = false;
   /** Requests begun whose FCGI_STDIN (and FCGI_DATA for a filter) has not ended yet. */
   #inputsOpen = 0;
+  /** Inside the decoder's push(): closing the socket waits for the rest of the chunk. */
+  #pushing = false;
+  /** #endSocket ran inside push(); the socket is closed when push() returns. */
+  #closeDeferred = false;
+  /** A request answered inside push() whose id the decoder releases when push() returns; 0 = none. */
+  #releaseAfterPush = 0;
   /** Our side has ended (socket.end()); nothing more is written. */
   #ended = false;
   /** The socket is gone. */
@@ -148,10 +154,25 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
     if (this.#ended) return;
     this.#lastDataAt = this.#ctx.clientClock;
     if (this.#phase === IDLE) this.#setPhase(HEAD);
+    this.#pushing = true;
     try {
       this.#decoder.push(chunk);
     } catch (err) {
       this.#internalError(err);
+    } finally {
+      this.#pushing = false;
+    }
+    const answered = this.#releaseAfterPush;
+    if (answered !== 0) {
+      this.#releaseAfterPush = 0;
+      this.#decoder.release(answered);
+    }
+    // An app that answered inside push() ended the connection before the decoder reached the
+    // rest of the chunk (nginx sends BEGIN_REQUEST, the params and the empty STDIN in one write):
+    // its socket is closed now that the chunk is read (see #endSocket).
+    if (this.#closeDeferred) {
+      this.#closeDeferred = false;
+      this.#closeSocket();
     }
   }
 
@@ -288,6 +309,9 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
   }
 
   error(err: ProtocolError): void {
+    // Records of a request already answered are ignored, as they are once its id is released
+    // (§3.3), even while the release waits for the end of push() (see finished()).
+    if (err.requestId !== 0 && err.requestId === this.#releaseAfterPush) return;
     const ctx = this.#ctx;
     ctx.protocolErrors++;
     ctx.metrics.rejected('protocolError');
@@ -422,7 +446,17 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
     this.#requests.delete(ex.id);
     this.#ctx.inFlight--;
     this.#served++;
-    if (wroteEnd) this.#decoder.release(ex.id);
+    if (wroteEnd) {
+      if (this.#pushing && this.#oneShot) {
+        // Answered inside push(), on a connection without KEEP_CONN: the id stays known to the
+        // decoder until push() returns, so that the rest of the chunk (nginx's empty STDIN comes
+        // in the same write) still reports the input's end (#inputsOpen, see #closeSocket).
+        if (this.#releaseAfterPush !== 0) this.#decoder.release(this.#releaseAfterPush);
+        this.#releaseAfterPush = ex.id;
+      } else {
+        this.#decoder.release(ex.id);
+      }
+    }
     if (this.#requests.size === 0) this.#idle();
   }
 
@@ -473,16 +507,25 @@ export class FastCgiConnection implements SocketEvents, DecoderSink, Tracked, In
     this.flush();
     this.#ended = true;
     this.#setPhase(LINGER);
-    const s = this.#socket;
-    s.end();
-    if (this.#oneShot && this.#inputsOpen === 0 && this.#blocked === 0 && !this.#decoder.partial) {
-      // Without KEEP_CONN, every request's input complete and no record begun: the peer has sent
-      // all it will, so the socket closes once the answer and our FIN are out, without waiting
-      // for its FIN (see endWhenFlushed). Idle keep-alive connections closed by a timeout or a
-      // stop keep reading instead: a request may be on its way.
-      endWhenFlushed(s);
+    if (this.#pushing) {
+      this.#closeDeferred = true;
       return;
     }
+    this.#closeSocket();
+  }
+
+  #closeSocket(): void {
+    const s = this.#socket;
+    if (s.destroyed) return;
+    if (this.#oneShot && this.#inputsOpen === 0 && this.#blocked === 0 && !this.#decoder.partial) {
+      // Without KEEP_CONN, every request's input complete and no record begun: the peer has sent
+      // all it will, so the socket is closed behind the answer without waiting for its FIN (see
+      // closeAfterWrites). Idle keep-alive connections closed by a timeout or a stop keep reading
+      // instead: a request may be on its way.
+      closeAfterWrites(s);
+      return;
+    }
+    s.end();
     // Keep reading what the peer still sends so a close with unread data does not turn into an
     // RST that truncates the response we just wrote (Go child.go, issue 4183).
     if (this.#blocked > 0) {

@@ -48,13 +48,20 @@ function destroyOnFinish(this: Socket): void {
 }
 
 /**
- * Closes `socket`, whose side was just ended, once what was written and the FIN have left (at
- * once if 'finish' was already emitted, else on it: node:net's `destroySoon`, with a shared
- * listener instead of a `once` wrapper per connection).
- * Only for a connection whose peer has sent all it will send: the receive queue is empty, so the
- * close is a FIN, never an RST that could cut the response short (Go child.go, issue 4183).
+ * Closes `socket` after its last write, for a connection whose peer has sent all it will (the
+ * whole request was read: nothing waits unread in the receive queue, so the close is a FIN, never
+ * an RST that could cut the response short; Go child.go, issue 4183). When every byte written
+ * is already in the kernel, the socket is closed at once: close(2) sends them, then the FIN, with
+ * no shutdown(2), no wake-up for the peer's FIN and no read of it (the kernel finishes the close).
+ * Otherwise our side ends and the socket closes once the rest and the FIN have left (node:net's
+ * `destroySoon`, with a shared listener instead of a `once` wrapper per connection).
  */
-export function endWhenFlushed(socket: Socket): void {
+export function closeAfterWrites(socket: Socket): void {
+  if (socket.writableLength === 0) {
+    socket.destroy();
+    return;
+  }
+  socket.end();
   if (socket.writableFinished) socket.destroy();
   else socket.on('finish', destroyOnFinish);
 }

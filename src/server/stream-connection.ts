@@ -17,7 +17,7 @@ import { asBuildBase, environBase, protocolErrorMeta } from './fastcgi-connectio
 import type { RequestInput, InputOwner } from './request-input.ts';
 import { RequestSource } from './request-source.ts';
 import { checkParams } from './params-check.ts';
-import { endWhenFlushed, listenToSocket, type SocketEvents } from './socket-events.ts';
+import { closeAfterWrites, listenToSocket, type SocketEvents } from './socket-events.ts';
 import { RUN_SETTLED, type AbortNotifier } from '../app/run.ts';
 import { asProtocolError, cannedAnswer, completeLength, incomplete, requestFinished } from './shared.ts';
 import { dispatchWithStatus } from '../status/endpoint.ts';
@@ -159,6 +159,9 @@ export class StreamConnection implements SocketEvents, DecoderSink, Responder, T
   // ---- DecoderSink ---------------------------------------------------------------------------
 
   request(head: RequestHead): void {
+    // No body follows (CONTENT_LENGTH 0): the peer has sent everything, even if the app answers
+    // before the decoder reports the body's end (see #endSocket).
+    if (head.contentLength === 0) this.#inputDone = true;
     const bad = checkParams(head.params, 0, this.#protocol === 'scgi');
     if (bad !== undefined) {
       this.error(bad);
@@ -460,17 +463,16 @@ export class StreamConnection implements SocketEvents, DecoderSink, Responder, T
     const s = this.#socket;
     const held = this.#held;
     this.#held = undefined;
+    if (this.#inputDone) {
+      // The whole request was read and the peer sends nothing after it: the answer is written
+      // and the socket closed behind it (closeAfterWrites), without waiting for the peer's FIN.
+      if (held !== undefined && !this.#aborted) s.write(held);
+      closeAfterWrites(s);
+      return;
+    }
     // The held answer goes out with the end: one write, then the FIN.
     if (held !== undefined && !this.#aborted) s.end(held);
     else s.end();
-    if (this.#inputDone) {
-      // The whole request was read and the peer sends nothing after it: the socket is closed as
-      // soon as the answer and our FIN are out, without waiting for the peer's FIN (the kernel
-      // finishes the close). A front server reads to our FIN, then closes its end. This saves the
-      // wake-up, the read and the 'end' handling of that FIN (see endWhenFlushed).
-      endWhenFlushed(s);
-      return;
-    }
     // Read and drop what the peer still sends (an unread body) so closing does not reset the
     // connection under the response (Go child.go, issue 4183).
     const input = this.#source?.made;

@@ -11,7 +11,9 @@ import { encodeBeginRequest, encodeParams, encodeStdin, encodeStdinEnd } from '.
 import { encodeScgiRequest, scgiParams } from '../../protocols/scgi/index.ts';
 import { encodeUwsgiRequest } from '../../protocols/uwsgi/index.ts';
 import { parseResponse, type Target } from '../helpers/clients.ts';
-import { controlApp, eventually, fcgiParams, startTestServer, treeOf, type TestServer } from '../helpers/servers.ts';
+import { native } from '../../src/app/adapters/marker.ts';
+import { Tree } from '../../src/app/tree.ts';
+import { controlApp, eventually, fcgiParams, startTestServer, type TestServer } from '../helpers/servers.ts';
 
 /**
  * A client that keeps its side open after the server's FIN (a front server closes its end only
@@ -67,16 +69,25 @@ describe('closing a one-request connection once its answer is out', () => {
   let srv: TestServer;
 
   before(async () => {
-    srv = await startTestServer({ tree: treeOf(controlApp({ aborts: [], inputErrors: [] })), protocols: ['fastcgi', 'scgi', 'uwsgi'] });
+    // `/now` answers while the decoder is still inside the chunk that carried the request (what a
+    // synchronous hello does behind nginx); the control app's `/sleep/1` answers a moment later.
+    const now = native((_environ, start) => {
+      start('200 OK', [['Content-Type', 'text/plain']]);
+      return 'now';
+    });
+    const tree = new Tree().mount(native(controlApp({ aborts: [], inputErrors: [] })), '/').mount(now, '/now');
+    srv = await startTestServer({ tree, protocols: ['fastcgi', 'scgi', 'uwsgi'] });
   });
   after(() => srv.close());
 
   const open = (): number => srv.server.stats().connections;
 
   test('SCGI and uwsgi: a request read whole is answered, then the connection is gone while the peer has not closed', async () => {
-    for (const [protocol, bytes] of [
-      ['scgi', encodeScgiRequest(scgiParams(fcgiParams('/sleep/1'), 0))],
-      ['uwsgi', encodeUwsgiRequest(fcgiParams('/sleep/1'))],
+    for (const [protocol, bytes, text] of [
+      ['scgi', encodeScgiRequest(scgiParams(fcgiParams('/sleep/1'), 0)), 'slept'],
+      ['uwsgi', encodeUwsgiRequest(fcgiParams('/sleep/1')), 'slept'],
+      ['scgi', encodeScgiRequest(scgiParams(fcgiParams('/now'), 0)), 'now'],
+      ['uwsgi', encodeUwsgiRequest(fcgiParams('/now')), 'now'],
     ] as const) {
       const s = await dial(srv.target(protocol));
       try {
@@ -84,7 +95,7 @@ describe('closing a one-request connection once its answer is out', () => {
         s.write(bytes);
         const r = await reading;
         assert.equal(r.error, undefined, protocol);
-        assert.equal(parseResponse(r.bytes).text, 'slept', protocol);
+        assert.equal(parseResponse(r.bytes).text, text, protocol);
         // Our end is still open: the server did not wait for it.
         assert.equal(s.writableEnded, false);
         await eventually(() => open() === 0, 1000, `${protocol}: the server closed its socket`);
@@ -118,16 +129,37 @@ describe('closing a one-request connection once its answer is out', () => {
   });
 
   test('FastCGI without KEEP_CONN: once STDIN ended and the answer is out, the connection is gone while the peer has not closed', async () => {
+    // /sleep/1 answers after STDIN's end was read; /now inside the chunk that also carries it.
+    for (const [path, text] of [['/sleep/1', 'slept'], ['/now', 'now']] as const) {
+      const s = await dial(srv.target('fastcgi'));
+      try {
+        const reading = readToEnd(s);
+        s.write(Buffer.concat([fastcgiRequest(path, false), encodeStdinEnd(1)]));
+        const r = await reading;
+        assert.equal(r.error, undefined, path);
+        const { stdout, ended } = fastcgiStdout(r.bytes);
+        assert.equal(ended, true, path);
+        assert.equal(parseResponse(stdout).text, text, path);
+        assert.equal(s.writableEnded, false);
+        await eventually(() => open() === 0, 1000, `${path}: the server closed its socket`);
+      } finally {
+        s.destroy();
+      }
+    }
+  });
+
+  test('FastCGI without KEEP_CONN: records after the answer in the same chunk are ignored, as for a released id', async () => {
+    // A body past CONTENT_LENGTH for a request already answered: no second answer, no error logged.
     const s = await dial(srv.target('fastcgi'));
     try {
       const reading = readToEnd(s);
-      s.write(Buffer.concat([fastcgiRequest('/sleep/1', false), encodeStdinEnd(1)]));
+      const before = srv.log.withCode('POSTERN_ERR_BODY_TOO_LONG').length;
+      s.write(Buffer.concat([fastcgiRequest('/now', false, [['REQUEST_METHOD', 'POST'], ['CONTENT_LENGTH', '2']]), ...encodeStdin(1, Buffer.from('12345')), encodeStdinEnd(1)]));
       const r = await reading;
-      assert.equal(r.error, undefined);
       const { stdout, ended } = fastcgiStdout(r.bytes);
       assert.equal(ended, true);
-      assert.equal(parseResponse(stdout).text, 'slept');
-      assert.equal(s.writableEnded, false);
+      assert.equal(parseResponse(stdout).text, 'now');
+      assert.equal(srv.log.withCode('POSTERN_ERR_BODY_TOO_LONG').length, before);
       await eventually(() => open() === 0, 1000, 'the server closed its socket');
     } finally {
       s.destroy();
