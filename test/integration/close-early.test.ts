@@ -128,42 +128,36 @@ describe('closing a one-request connection once its answer is out', () => {
     }
   });
 
+  /** Sends `bytes` on a FastCGI connection that stays half-open; the answer must be `text`, then the server gone. */
+  async function answeredThenClosed(bytes: Buffer, text: string, what: string): Promise<void> {
+    const s = await dial(srv.target('fastcgi'));
+    try {
+      const reading = readToEnd(s);
+      s.write(bytes);
+      const r = await reading;
+      assert.equal(r.error, undefined, what);
+      const { stdout, ended } = fastcgiStdout(r.bytes);
+      assert.equal(ended, true, what);
+      assert.equal(parseResponse(stdout).text, text, what);
+      assert.equal(s.writableEnded, false);
+      await eventually(() => open() === 0, 1000, `${what}: the server closed its socket`);
+    } finally {
+      s.destroy();
+    }
+  }
+
   test('FastCGI without KEEP_CONN: once STDIN ended and the answer is out, the connection is gone while the peer has not closed', async () => {
     // /sleep/1 answers after STDIN's end was read; /now inside the chunk that also carries it.
-    for (const [path, text] of [['/sleep/1', 'slept'], ['/now', 'now']] as const) {
-      const s = await dial(srv.target('fastcgi'));
-      try {
-        const reading = readToEnd(s);
-        s.write(Buffer.concat([fastcgiRequest(path, false), encodeStdinEnd(1)]));
-        const r = await reading;
-        assert.equal(r.error, undefined, path);
-        const { stdout, ended } = fastcgiStdout(r.bytes);
-        assert.equal(ended, true, path);
-        assert.equal(parseResponse(stdout).text, text, path);
-        assert.equal(s.writableEnded, false);
-        await eventually(() => open() === 0, 1000, `${path}: the server closed its socket`);
-      } finally {
-        s.destroy();
-      }
-    }
+    await answeredThenClosed(Buffer.concat([fastcgiRequest('/sleep/1', false), encodeStdinEnd(1)]), 'slept', '/sleep/1');
+    await answeredThenClosed(Buffer.concat([fastcgiRequest('/now', false), encodeStdinEnd(1)]), 'now', '/now');
   });
 
   test('FastCGI without KEEP_CONN: records after the answer in the same chunk are ignored, as for a released id', async () => {
     // A body past CONTENT_LENGTH for a request already answered: no second answer, no error logged.
-    const s = await dial(srv.target('fastcgi'));
-    try {
-      const reading = readToEnd(s);
-      const before = srv.log.withCode('POSTERN_ERR_BODY_TOO_LONG').length;
-      s.write(Buffer.concat([fastcgiRequest('/now', false, [['REQUEST_METHOD', 'POST'], ['CONTENT_LENGTH', '2']]), ...encodeStdin(1, Buffer.from('12345')), encodeStdinEnd(1)]));
-      const r = await reading;
-      const { stdout, ended } = fastcgiStdout(r.bytes);
-      assert.equal(ended, true);
-      assert.equal(parseResponse(stdout).text, 'now');
-      assert.equal(srv.log.withCode('POSTERN_ERR_BODY_TOO_LONG').length, before);
-      await eventually(() => open() === 0, 1000, 'the server closed its socket');
-    } finally {
-      s.destroy();
-    }
+    const before = srv.log.withCode('POSTERN_ERR_BODY_TOO_LONG').length;
+    const post = fastcgiRequest('/now', false, [['REQUEST_METHOD', 'POST'], ['CONTENT_LENGTH', '2']]);
+    await answeredThenClosed(Buffer.concat([post, ...encodeStdin(1, Buffer.from('12345')), encodeStdinEnd(1)]), 'now', 'a body past CONTENT_LENGTH');
+    assert.equal(srv.log.withCode('POSTERN_ERR_BODY_TOO_LONG').length, before);
   });
 
   test('FastCGI without KEEP_CONN, STDIN still open when the app answered: the connection keeps reading until the peer is done', async () => {
