@@ -14,6 +14,7 @@ import type { AppBody, BodyChunk, Environ, HeaderList, NativeApp, StartResponse 
 import { addKwarg, DEFAULT_MAX_FORM_BYTES, parseFormBody, parseQuery, type Kwargs } from './form.ts';
 import { encodePath, fromByteString, joinPath } from './path.ts';
 import { native } from './resolve.ts';
+import { isThenable } from './run.ts';
 
 export type { FilePart, FormValue, KwValue, Kwargs } from './form.ts';
 
@@ -331,10 +332,6 @@ function callHandler(found: Found, spec: Exposed | undefined, kwargs: Kwargs, bo
     return Promise.resolve(result).then((settled) => answer(settled, response, startResponse), (err: unknown) => handlerFailed(err, startResponse));
   }
   return answer(result, response, startResponse);
-}
-
-function isThenable(v: unknown): v is PromiseLike<HandlerResult> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** An HTTPError a handler threw becomes its answer; anything else goes to the runner (a 500). */

@@ -48,8 +48,9 @@ function encode(chunk: unknown): Uint8Array {
   throw new AppContractError(RUN_ERRORS.BAD_BODY, `body chunks must be strings or Uint8Arrays, got ${typeof chunk}`);
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+/** Whether `await v` would wait on `v`: an object or function with a `then` method. */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** `'200 OK'` → `[200, 'OK']`; `'404'` → `[404, 'Not Found']`. Throws on anything else. */

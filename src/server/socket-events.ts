@@ -66,7 +66,7 @@ export function closeAfterWrites(socket: Socket): void {
     socket.destroy();
     return;
   }
+  // 'finish' comes after the shutdown completes, never within end().
   socket.end();
-  if (socket.writableFinished) socket.destroy();
-  else socket.on('finish', destroyOnFinish);
+  socket.on('finish', destroyOnFinish);
 }
